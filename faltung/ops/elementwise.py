@@ -1,0 +1,126 @@
+"""Elementwise functions: exp, log, sqrt, abs, clip, where, maximum, minimum."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from faltung.ops._util import broadcast_pair, unbroadcast
+from faltung.tensor import Tensor, as_tensor, make_result
+
+
+def exp(x: Tensor) -> Tensor:
+    x = as_tensor(x)
+    out = np.exp(x.data)
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        return (g * out,)
+
+    return make_result(out, (x,), backward, "exp")
+
+
+def log(x: Tensor) -> Tensor:
+    x = as_tensor(x)
+    out = np.log(x.data)
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        return (g / x.data,)
+
+    return make_result(out, (x,), backward, "log")
+
+
+def sqrt(x: Tensor) -> Tensor:
+    x = as_tensor(x)
+    out = np.sqrt(x.data)
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        return (g / (2 * out),)
+
+    return make_result(out, (x,), backward, "sqrt")
+
+
+def square(x: Tensor) -> Tensor:
+    x = as_tensor(x)
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        return (2 * g * x.data,)
+
+    return make_result(np.square(x.data), (x,), backward, "square")
+
+
+def abs(x: Tensor) -> Tensor:  # noqa: A001
+    """|x|; the gradient at 0 is 0 (the sign), as in TensorFlow and PyTorch."""
+    x = as_tensor(x)
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        return (g * np.sign(x.data),)
+
+    return make_result(np.abs(x.data), (x,), backward, "abs")
+
+
+def clip(x: Tensor, min_value: float | None, max_value: float | None) -> Tensor:
+    """Clamp to [min_value, max_value]; the gradient passes where the value was inside the
+    closed interval and is 0 where it was clipped."""
+    x = as_tensor(x)
+    if min_value is not None and max_value is not None and min_value > max_value:
+        raise ValueError(f"clip: min_value {min_value} is above max_value {max_value}")
+    out = np.clip(x.data, min_value, max_value)
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        inside = np.ones(x.shape, dtype=bool)
+        if min_value is not None:
+            inside &= x.data >= min_value
+        if max_value is not None:
+            inside &= x.data <= max_value
+        return (g * inside,)
+
+    return make_result(out, (x,), backward, "clip")
+
+
+def where(condition: object, a: Tensor | object, b: Tensor | object) -> Tensor:
+    """``a`` where ``condition`` holds, else ``b``; each side gets the gradient of its picks."""
+    cond = np.asarray(condition.data if isinstance(condition, Tensor) else condition, dtype=bool)
+    a, b = broadcast_pair("where", a, b)
+    try:
+        out_shape = np.broadcast_shapes(cond.shape, a.shape, b.shape)
+    except ValueError:
+        raise ValueError(f"where: condition {cond.shape} and values {a.shape}, {b.shape} cannot "
+                         "be broadcast together") from None
+    out = np.where(cond, a.data, b.data)
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        g = np.broadcast_to(g, out_shape)
+        ga = unbroadcast(np.where(cond, g, 0), a.shape) if a.requires_grad else None
+        gb = unbroadcast(np.where(cond, 0, g), b.shape) if b.requires_grad else None
+        return ga, gb
+
+    return make_result(out, (a, b), backward, "where")
+
+
+def _select(a: Tensor | object, b: Tensor | object, op: str) -> Tensor:
+    """maximum / minimum; where both are equal each gets half the gradient (as PyTorch)."""
+    a, b = broadcast_pair(op, a, b)
+    pick = np.maximum if op == "maximum" else np.minimum
+    out = pick(a.data, b.data)
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        wins_a = (a.data == out).astype(g.dtype)
+        wins_b = (b.data == out).astype(g.dtype)
+        share = wins_a + wins_b
+        ga = unbroadcast(g * wins_a / share, a.shape) if a.requires_grad else None
+        gb = unbroadcast(g * wins_b / share, b.shape) if b.requires_grad else None
+        return ga, gb
+
+    return make_result(out, (a, b), backward, op)
+
+
+def maximum(a: Tensor | object, b: Tensor | object) -> Tensor:
+    return _select(a, b, "maximum")
+
+
+def minimum(a: Tensor | object, b: Tensor | object) -> Tensor:
+    return _select(a, b, "minimum")
+
+
+def stop_gradient(x: Tensor) -> Tensor:
+    """The same values with no gradient flowing back (Keras's ``ops.stop_gradient``)."""
+    return as_tensor(x).detach()
