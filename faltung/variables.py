@@ -1,0 +1,51 @@
+"""Variables: the tensors that hold a model's state (weights, biases, moving statistics)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from faltung.tensor import Tensor, _to_array
+
+
+class Variable(Tensor):
+    """A named, mutable leaf tensor. Trainable variables require a gradient; ``assign`` changes
+    the value in place (keeping shape and dtype), as ``keras.Variable.assign``."""
+
+    __slots__ = ("_trainable", "path")
+
+    def __init__(self, initial_value: object, trainable: bool = True, name: str | None = None,
+                 dtype: object = None) -> None:
+        super().__init__(_to_array(initial_value, dtype).copy(), name=name)
+        self._trainable = bool(trainable)
+        self.requires_grad = self._trainable
+        self.path = name
+
+    @property
+    def trainable(self) -> bool:
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value: bool) -> None:
+        self._trainable = bool(value)
+        self.requires_grad = self._trainable
+
+    @property
+    def value(self) -> np.ndarray:
+        return self.data
+
+    def assign(self, value: object) -> None:
+        value = np.asarray(value.data if isinstance(value, Tensor) else value)
+        if value.shape != self.shape:
+            raise ValueError(f"Variable {self.name!r}: cannot assign a value of shape "
+                             f"{value.shape} to a variable of shape {self.shape}")
+        self.data[...] = value
+
+    def assign_add(self, delta: object) -> None:
+        self.assign(self.data + np.asarray(delta.data if isinstance(delta, Tensor) else delta))
+
+    def assign_sub(self, delta: object) -> None:
+        self.assign(self.data - np.asarray(delta.data if isinstance(delta, Tensor) else delta))
+
+    def __repr__(self) -> str:
+        return (f"<Variable path={self.path!r}, shape={self.shape}, dtype={self.dtype}, "
+                f"trainable={self.trainable}>")
