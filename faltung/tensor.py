@@ -68,7 +68,7 @@ def _to_array(data: object, dtype: object = None) -> np.ndarray:
     if dtype is not None:
         return np.asarray(data, dtype=dtype)
     array = np.asarray(data)
-    if array.dtype.kind != "f":
+    if array.dtype.kind != "f" or not isinstance(data, (np.ndarray, np.generic)):
         array = array.astype(_FLOATX)
     return array
 
@@ -222,13 +222,13 @@ def _topological_order(root: Tensor) -> list[Tensor]:
 
 
 def as_tensor(value: object, like: Tensor | None = None) -> Tensor:
-    """``value`` as a Tensor. Python scalars and non-float arrays take the float type of
+    """``value`` as a Tensor. Python scalars, lists and non-float arrays take the float type of
     ``like`` (so ``x * 2`` stays float32), float arrays keep theirs."""
     if isinstance(value, Tensor):
         return value
     if like is not None:
         array = np.asarray(value)
-        if array.dtype.kind != "f" or array.ndim == 0:
+        if array.dtype.kind != "f" or array.ndim == 0 or not isinstance(value, np.ndarray):
             return Tensor(array, dtype=like.dtype)
         return Tensor(array)
     return Tensor(value)
