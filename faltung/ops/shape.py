@@ -16,8 +16,9 @@ def reshape(x: Tensor, shape: Sequence[int] | int) -> Tensor:
     try:
         out = x.data.reshape(shape)
     except ValueError:
+        target = tuple(int(n) for n in np.atleast_1d(shape))
         raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} "
-                         f"({x.size} values) into shape {tuple(np.atleast_1d(shape))}") from None
+                         f"({x.size} values) into shape {target}") from None
 
     def backward(g: np.ndarray) -> tuple[np.ndarray]:
         return (g.reshape(x.shape),)
