@@ -1,0 +1,44 @@
+"""Keras's layers, one module per concern (``faltung.layers.Dense`` etc.)."""
+
+from faltung.layers.activation_layers import ELU, LeakyReLU, PReLU, ReLU, Softmax
+from faltung.layers.convolutional import Conv2D, Conv2DTranspose
+from faltung.layers.core import Activation, Dense, Embedding
+from faltung.layers.input_layer import Input, InputLayer, KerasTensor
+from faltung.layers.layer import Layer
+from faltung.layers.merging import (
+    Add,
+    Average,
+    Concatenate,
+    Dot,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    concatenate,
+)
+from faltung.layers.normalization import BatchNormalization
+from faltung.layers.pooling import (
+    AveragePooling2D,
+    GlobalAveragePooling2D,
+    GlobalMaxPooling2D,
+    MaxPooling2D,
+)
+from faltung.layers.regularization import Dropout
+from faltung.layers.reshaping import Flatten, Reshape, UpSampling2D, ZeroPadding2D
+
+# Keras's aliases
+Convolution2D = Conv2D
+MaxPool2D = MaxPooling2D
+AvgPool2D = AveragePooling2D
+GlobalAvgPool2D = GlobalAveragePooling2D
+GlobalMaxPool2D = GlobalMaxPooling2D
+
+__all__ = [
+    "ELU", "Activation", "Add", "Average", "AveragePooling2D", "AvgPool2D", "BatchNormalization",
+    "Concatenate", "Conv2D", "Conv2DTranspose", "Convolution2D", "Dense", "Dot", "Dropout",
+    "Embedding", "Flatten", "GlobalAveragePooling2D", "GlobalAvgPool2D", "GlobalMaxPool2D",
+    "GlobalMaxPooling2D", "Input", "InputLayer", "KerasTensor", "Layer", "LeakyReLU",
+    "MaxPool2D", "MaxPooling2D", "Maximum", "Minimum", "Multiply", "PReLU", "ReLU", "Reshape",
+    "Softmax", "Subtract", "UpSampling2D", "ZeroPadding2D", "add", "concatenate",
+]

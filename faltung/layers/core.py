@@ -1,0 +1,122 @@
+"""Dense, Activation, Embedding: the layers of a plain fully connected network."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faltung import activations, initializers, ops, regularizers
+from faltung.layers.layer import Layer, serialize
+from faltung.tensor import Tensor
+
+
+class Dense(Layer):
+    """``activation(inputs @ kernel + bias)``; kernel shape (input_dim, units), as Keras."""
+
+    def __init__(self, units: int, activation: Any = None, use_bias: bool = True,
+                 kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
+                 kernel_regularizer: Any = None, bias_regularizer: Any = None,
+                 activity_regularizer: Any = None, kernel_constraint: Any = None,
+                 bias_constraint: Any = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if int(units) < 1:
+            raise ValueError(f"Dense {self.name!r}: units must be a positive integer, got "
+                             f"{units}")
+        self.units = int(units)
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+
+    def build(self, input_shape: tuple) -> None:
+        if len(input_shape) < 2 or input_shape[-1] is None:
+            raise ValueError(f"Dense {self.name!r}: the last axis of the input must be known, "
+                             f"got input shape {input_shape}")
+        self.kernel = self.add_weight("kernel", (input_shape[-1], self.units),
+                                      self.kernel_initializer, self.kernel_regularizer)
+        self.bias = self.add_weight("bias", (self.units,), self.bias_initializer,
+                                    self.bias_regularizer) if self.use_bias else None
+
+    def _check_input(self, shape: Any) -> None:
+        if shape[-1] != self.kernel.shape[0] and shape[-1] is not None:
+            raise ValueError(f"Input to layer {self.name!r} (Dense) has an incompatible shape: "
+                             f"expected last axis {self.kernel.shape[0]}, received shape "
+                             f"{shape}")
+
+    def call(self, inputs: Tensor) -> Tensor:
+        out = ops.matmul(inputs, self.kernel)
+        if self.bias is not None:
+            out = out + self.bias
+        return self.activation(out)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "units": self.units,
+                "activation": serialize(self.activation), "use_bias": self.use_bias,
+                "kernel_initializer": serialize(self.kernel_initializer),
+                "bias_initializer": serialize(self.bias_initializer),
+                "kernel_regularizer": serialize(self.kernel_regularizer),
+                "bias_regularizer": serialize(self.bias_regularizer)}
+
+
+class Activation(Layer):
+    """Apply an activation function by name or callable."""
+
+    def __init__(self, activation: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+
+    def call(self, inputs: Tensor) -> Tensor:
+        return self.activation(inputs)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "activation": serialize(self.activation)}
+
+
+class Embedding(Layer):
+    """Integer ids (batch, length) to vectors (batch, length, output_dim)."""
+
+    def __init__(self, input_dim: int, output_dim: int,
+                 embeddings_initializer: Any = "uniform", embeddings_regularizer: Any = None,
+                 mask_zero: bool = False, **kwargs: Any) -> None:
+        kwargs.pop("input_length", None)
+        super().__init__(**kwargs)
+        self.input_dim = int(input_dim)
+        self.output_dim = int(output_dim)
+        self.embeddings_initializer = initializers.get(embeddings_initializer)
+        self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
+        self.mask_zero = mask_zero
+
+    def build(self, input_shape: tuple) -> None:
+        self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
+                                          self.embeddings_initializer,
+                                          self.embeddings_regularizer)
+
+    def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        from faltung.layers.input_layer import KerasTensor
+        if isinstance(inputs, KerasTensor):
+            return super().__call__(inputs, *args, **kwargs)
+        if not self.built:
+            self._build_for((None,) + tuple(getattr(inputs, "shape", ())[1:]))
+        return self.call(inputs)
+
+    def call(self, inputs: Any) -> Tensor:
+        try:
+            return ops.embedding(inputs, self.embeddings)
+        except ValueError as error:
+            raise ValueError(f"Embedding {self.name!r}: {error}") from None
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        return tuple(input_shape) + (self.output_dim,)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "input_dim": self.input_dim,
+                "output_dim": self.output_dim,
+                "embeddings_initializer": serialize(self.embeddings_initializer),
+                "mask_zero": self.mask_zero}

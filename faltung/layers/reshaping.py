@@ -1,0 +1,124 @@
+"""Layers that only change the shape: Flatten, Reshape, ZeroPadding2D, UpSampling2D."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from faltung import ops
+from faltung.layers.layer import Layer
+from faltung.tensor import Tensor
+
+
+class Flatten(Layer):
+    """(batch, ...) to (batch, product of the rest)."""
+
+    def __init__(self, data_format: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.data_format = data_format
+
+    def call(self, inputs: Tensor) -> Tensor:
+        return ops.reshape(inputs, (inputs.shape[0], -1))
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        rest = input_shape[1:]
+        return (input_shape[0], None if None in rest else int(np.prod(rest)))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "data_format": self.data_format}
+
+
+class Reshape(Layer):
+    """Reshape each sample to ``target_shape`` (one entry may be -1)."""
+
+    def __init__(self, target_shape: tuple, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.target_shape = tuple(int(s) for s in target_shape)
+        if sum(s == -1 for s in self.target_shape) > 1:
+            raise ValueError(f"Reshape {self.name!r}: at most one -1 in target_shape, got "
+                             f"{self.target_shape}")
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        size = int(np.prod(input_shape[1:])) if None not in input_shape[1:] else None
+        target = list(self.target_shape)
+        known = int(np.prod([s for s in target if s != -1]))
+        if -1 in target:
+            if size is not None:
+                if known == 0 or size % known:
+                    raise ValueError(self._mismatch(input_shape))
+                target[target.index(-1)] = size // known
+            else:
+                target[target.index(-1)] = None
+        elif size is not None and size != known:
+            raise ValueError(self._mismatch(input_shape))
+        return (input_shape[0],) + tuple(target)
+
+    def _mismatch(self, input_shape: tuple) -> str:
+        return (f"Reshape {self.name!r}: an input of shape {input_shape} cannot be reshaped to "
+                f"target_shape {self.target_shape}")
+
+    def call(self, inputs: Tensor) -> Tensor:
+        target = self.compute_output_shape((None,) + tuple(inputs.shape[1:]))
+        return ops.reshape(inputs, (inputs.shape[0],) + tuple(target[1:]))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "target_shape": self.target_shape}
+
+
+def _pairs(value: Any, name: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    if isinstance(value, int):
+        return (value, value), (value, value)
+    first, second = value
+    if isinstance(first, int):
+        return (first, first), (int(second), int(second))
+    return tuple(first), tuple(second)  # type: ignore[return-value]
+
+
+class ZeroPadding2D(Layer):
+    """Pad rows and columns of an NHWC image with zeros."""
+
+    def __init__(self, padding: Any = (1, 1), data_format: str | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.padding = _pairs(padding, "padding")
+        self.data_format = data_format
+
+    def call(self, inputs: Tensor) -> Tensor:
+        return ops.pad(inputs, ((0, 0), self.padding[0], self.padding[1], (0, 0)))
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        n, h, w, c = input_shape
+        return (n, None if h is None else h + sum(self.padding[0]),
+                None if w is None else w + sum(self.padding[1]), c)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "padding": self.padding,
+                "data_format": self.data_format or "channels_last"}
+
+
+class UpSampling2D(Layer):
+    """Repeat rows and columns ``size`` times (nearest neighbour)."""
+
+    def __init__(self, size: Any = (2, 2), data_format: str | None = None,
+                 interpolation: str = "nearest", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.size = (size, size) if isinstance(size, int) else tuple(size)
+        if interpolation != "nearest":
+            raise ValueError(f"UpSampling2D {self.name!r}: only interpolation='nearest' is "
+                             f"implemented, got {interpolation!r}")
+        self.data_format = data_format
+        self.interpolation = interpolation
+
+    def call(self, inputs: Tensor) -> Tensor:
+        return ops.repeat(ops.repeat(inputs, self.size[0], axis=1), self.size[1], axis=2)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        n, h, w, c = input_shape
+        return (n, None if h is None else h * self.size[0],
+                None if w is None else w * self.size[1], c)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "size": self.size,
+                "data_format": self.data_format or "channels_last",
+                "interpolation": self.interpolation}

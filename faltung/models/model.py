@@ -1,0 +1,158 @@
+"""Model: a Layer made of layers. Built from ``Model(inputs, outputs)`` (Functional API) or by
+subclassing and writing ``call`` (then its layers are the attributes that are layers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faltung.layers.input_layer import InputLayer
+from faltung.layers.layer import Layer, _flatten, _map
+from faltung.models.functional import Graph
+from faltung.models.trainer import Trainer
+from faltung.tensor import Tensor
+
+
+class Model(Trainer, Layer):
+    """``Model(inputs, outputs)`` wires a Functional model; a subclass with ``call`` is a
+    subclassed model. Both train with compile / fit / evaluate / predict."""
+
+    _call_has_training = True
+
+    def __init__(self, inputs: Any = None, outputs: Any = None, name: str | None = None,
+                 trainable: bool = True, **kwargs: Any) -> None:
+        if name is None and inputs is not None:
+            from faltung.layers.layer import unique_name
+            name = unique_name("functional")
+        Layer.__init__(self, name=name, trainable=trainable, **kwargs)
+        Trainer.__init__(self)
+        self._graph: Graph | None = None
+        if inputs is not None or outputs is not None:
+            if inputs is None or outputs is None:
+                raise ValueError("Model: give both inputs and outputs (Functional API), or "
+                                 "neither and subclass Model with a call() method")
+            self._set_graph(Graph(inputs, outputs))
+
+    def _set_graph(self, graph: Graph) -> None:
+        self._graph = graph
+        self.built = True
+        self._build_shape = _map(graph.inputs, lambda t: t.shape)
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        """Track layers assigned as attributes of a subclassed model, in assignment order."""
+        if isinstance(value, Layer) and key != "_graph" and "_layers" in self.__dict__:
+            if not any(layer is value for layer in self._layers):
+                self._layers.append(value)
+        object.__setattr__(self, key, value)
+
+    # -- structure --------------------------------------------------------------------------
+    @property
+    def layers(self) -> list[Layer]:
+        if self._graph is not None:
+            return list(self._graph.layers)
+        return list(self._layers)
+
+    def _tracked_layers(self) -> list[Layer]:
+        if self._graph is not None:
+            return [layer for layer in self._graph.layers if layer is not self]
+        return self._layers
+
+    def get_layer(self, name: str | None = None, index: int | None = None) -> Layer:
+        """A layer by name (e.g. 'block1_conv1') or position."""
+        layers = self.layers
+        if index is not None:
+            if not -len(layers) <= index < len(layers):
+                raise ValueError(f"Model {self.name!r} has {len(layers)} layers, no index "
+                                 f"{index}")
+            return layers[index]
+        for layer in layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"No such layer: {name!r}. Model {self.name!r} has the layers "
+                         f"{[layer.name for layer in layers]}")
+
+    @property
+    def inputs(self) -> list[Any]:
+        return list(self._graph.input_tensors) if self._graph is not None else []
+
+    @property
+    def outputs(self) -> list[Any]:
+        return list(self._graph.output_tensors) if self._graph is not None else []
+
+    @property
+    def input(self) -> Any:
+        if self._graph is None:
+            return super().input
+        return self._graph.inputs
+
+    @property
+    def output(self) -> Any:
+        if self._graph is None:
+            return super().output
+        return self._graph.outputs
+
+    @property
+    def input_shape(self) -> Any:
+        return _map(self.input, lambda t: t.shape)
+
+    @property
+    def output_shape(self) -> Any:
+        return _map(self.output, lambda t: t.shape)
+
+    # -- running ----------------------------------------------------------------------------
+    def call(self, inputs: Any, training: bool | None = None, mask: Any = None) -> Any:
+        if self._graph is None:
+            raise NotImplementedError(f"Model {self.name!r} has no graph: subclasses of Model "
+                                      "must implement call()")
+        tensors = self._graph.check_inputs(_flatten(inputs) if isinstance(
+            inputs, (list, tuple, dict)) else [inputs])
+        outputs = self._graph.run(tensors, training=bool(training))
+        return self._pack(outputs)
+
+    def _pack(self, flat: list[Tensor]) -> Any:
+        structure = self._graph.outputs
+        if isinstance(structure, (list, tuple)):
+            return list(flat)
+        if isinstance(structure, dict):
+            return dict(zip(structure, flat))
+        return flat[0]
+
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        if self._graph is not None:
+            return _map(self._graph.outputs, lambda t: t.shape)
+        return super().compute_output_shape(input_shape)
+
+    def build(self, input_shape: Any) -> None:
+        self.built = True
+
+    def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        if self._graph is None and not self.built:
+            # a subclassed model builds its layers by running call once
+            self.built = True
+        return super().__call__(inputs, *args, **kwargs)
+
+    def _check_input(self, shape: Any) -> None:
+        """Functional models check shapes per input in Graph.check_inputs."""
+
+    # -- configuration ----------------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        if self._graph is None:
+            return {"name": self.name, "trainable": self.trainable}
+        from faltung.models.config import functional_config
+        return functional_config(self)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], custom_objects: dict | None = None) -> Model:
+        from faltung.models.config import functional_from_config
+        return functional_from_config(config, custom_objects)
+
+    def summary(self, line_length: int | None = None, positions: Any = None,
+                print_fn: Any = None, expand_nested: bool = False,
+                show_trainable: bool = False) -> None:
+        """Print Keras's table of layers, output shapes and parameter counts."""
+        from faltung.models.summary import print_summary
+        print_summary(self, line_length=line_length, print_fn=print_fn,
+                      show_trainable=show_trainable)
+
+
+def is_input_layer(layer: Layer) -> bool:
+    return isinstance(layer, InputLayer)
