@@ -228,6 +228,13 @@ _RECONSTRUCT = np.empty(0).__reduce__()[0]  # numpy's ndarray reconstructor, wha
 _FROMBUFFER = np.arange(2).__reduce_ex__(5)[0]
 
 
+def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
+    """``_codecs.encode`` as protocol-2 pickles of ``bytes`` use it, limited to latin-1."""
+    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
+        raise pickle.UnpicklingError("refusing _codecs.encode with anything but latin-1 text")
+    return text.encode("latin1")
+
+
 class RestrictedUnpickler(pickle.Unpickler):
     """Unpickler that builds only dicts, lists, bytes, numbers and NumPy arrays.
 
@@ -242,6 +249,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
         ("numpy.core.numeric", "_frombuffer"): _FROMBUFFER,
         ("numpy._core.numeric", "_frombuffer"): _FROMBUFFER,
+        ("_codecs", "encode"): _latin1_encode,
     }
 
     def find_class(self, module: str, name: str) -> object:
