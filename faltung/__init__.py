@@ -5,7 +5,6 @@ hand-written backward pass (:mod:`faltung.ops`).
 """
 
 import importlib
-from types import ModuleType
 
 from faltung import ops
 from faltung.tensor import Tensor, enable_grad, floatx, is_grad_enabled, no_grad
@@ -22,7 +21,14 @@ _SUBMODULES = {
 }
 
 
-def __getattr__(name: str) -> ModuleType:
+# Keras's top-level names, resolved on first use: keras.Sequential, keras.Input, ...
+_TOP_LEVEL = {"Sequential": "models", "Model": "models", "Input": "layers",
+              "set_random_seed": "utils"}
+
+
+def __getattr__(name: str) -> object:
     if name in _SUBMODULES:
         return importlib.import_module(f"faltung.{name}")
+    if name in _TOP_LEVEL:
+        return getattr(importlib.import_module(f"faltung.{_TOP_LEVEL[name]}"), name)
     raise AttributeError(f"module 'faltung' has no attribute {name!r}")
