@@ -1,0 +1,269 @@
+"""Differential tests against real Keras 3 (TensorFlow CPU) for every architecture of MISSION.md.
+
+The same builder in ``tests/architectures.py`` builds the Keras model and the faltung model. For
+each architecture:
+
+(a) total / trainable / non-trainable parameter counts equal Keras's (and the seeds' figures), and
+    layer by layer the class, output shape and parameter count agree;
+(b) Keras's weights copied into faltung with ``set_weights`` (which checks Keras's weight order and
+    shapes) give the same ``predict`` on random input;
+(c) two ``train_on_batch`` steps with SGD, Adam and RMSprop at Keras's defaults give the same loss
+    and the same weights (BatchNormalization moving statistics included).
+
+Dropout draws different masks in the two libraries, so the training comparison uses the same
+architecture with dropout rate 0.0 (layers, names and weights unchanged); ``predict`` is compared
+with the real rates, which also checks that inference ignores dropout.
+
+Tolerances: float32 throughout; the two libraries sum in different orders (BLAS / im2col vs
+TensorFlow's kernels), so outputs agree to ``rtol=1e-5`` plus an ``atol`` a few float32 ulps of the
+largest value involved (``ATOL_*``), which only matters for entries that are near zero after
+cancellation.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import warnings  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from typing import Any
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+keras = pytest.importorskip("keras")
+
+import architectures as A  # noqa: E402
+
+import faltung  # noqa: E402
+
+pytestmark = pytest.mark.oracle
+
+RTOL = 1e-5
+# float32 epsilon is 1.2e-7; outputs and weights here are O(0.01..1), so 1e-6 absolute is a few
+# ulps of the largest entries and only matters for entries near zero after cancellation.
+ATOL_PREDICT = 1e-6
+ATOL_TRAIN = 1e-6
+
+
+@dataclass
+class Case:
+    name: str
+    build: Callable[[Any], Any]
+    loss: str
+    build_train: Callable[[Any], Any] | None = None  # variant without dropout randomness
+    batch: int = 8
+    seed_params: tuple | None = None
+    marks: list = field(default_factory=list)
+
+    @property
+    def train_builder(self) -> Callable[[Any], Any]:
+        return self.build_train or self.build
+
+
+CASES = [
+    Case("and_neuron", A.and_neuron, "binary_crossentropy"),
+    Case("boston_80_50_1", A.boston_80_50_1, "mse", batch=16),
+    Case("boston_10_10_1", A.boston_10_10_1, "mse", batch=16),
+    Case("mnist_mlp", A.mnist_mlp, "categorical_crossentropy"),
+    Case("branch_concat", A.branch_concat, "mean_squared_error"),
+    Case("branch_merge", A.branch_merge, "categorical_crossentropy"),
+    Case("lenet5", A.lenet5, "categorical_crossentropy"),
+    Case("example_cnn", A.example_cnn, "categorical_crossentropy",
+         build_train=lambda k: A.example_cnn(k, dropout=False), marks=[pytest.mark.slow]),
+    Case("mnist4000_fc", A.mnist4000_fc, "categorical_crossentropy",
+         build_train=lambda k: A.mnist4000_fc(k, dropout=False), batch=16),
+    Case("cnn1", A.cnn1, "categorical_crossentropy"),
+    Case("cnn2", A.cnn2, "categorical_crossentropy",
+         build_train=lambda k: A.cnn2(k, dropout=False), marks=[pytest.mark.slow]),
+    Case("cifar10_cnn", A.cifar10_cnn, "categorical_crossentropy",
+         build_train=lambda k: A.cifar10_cnn(k, dropout=False), marks=[pytest.mark.slow]),
+    Case("cifar100_cnn", A.cifar100_cnn, "categorical_crossentropy",
+         build_train=lambda k: A.cifar100_cnn(k, dropout=False), marks=[pytest.mark.slow]),
+    Case("inception_naive", A.inception_naive, "categorical_crossentropy"),
+    Case("inception_bottleneck", A.inception_bottleneck, "categorical_crossentropy"),
+    Case("densenet_block", A.densenet_block, "categorical_crossentropy"),
+    Case("decoder", A.decoder, "mse"),
+    Case("vgg16_small", lambda k: A.vgg16(k, (32, 32, 3), fc=64, classes=10),
+         "categorical_crossentropy", marks=[pytest.mark.slow]),
+    Case("faces8_head", A.faces8_head, "categorical_crossentropy",
+         build_train=lambda k: A.faces8_head(k, dropout=False), batch=16),
+]
+for _case in CASES:
+    _case.seed_params = A.SEED_PARAMS.get(_case.name)
+
+PARAMS = [pytest.param(c, id=c.name, marks=c.marks) for c in CASES]
+
+_keras_models: dict[tuple[str, bool], Any] = {}
+
+
+def keras_model(case: Case, train: bool = False) -> Any:
+    """One Keras model per architecture and module (TF model building is slow)."""
+    key = (case.name, train)
+    if key not in _keras_models:
+        keras.utils.set_random_seed(1234)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # input_shape= on a first layer, as in the seeds
+            _keras_models[key] = (case.train_builder if train else case.build)(keras)
+    return _keras_models[key]
+
+
+def faltung_model(case: Case, train: bool = False) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return (case.train_builder if train else case.build)(faltung)
+
+
+def data(model: Any, case: Case, steps: int = 1, seed: int = 0) -> list[tuple[np.ndarray, ...]]:
+    """Random inputs and targets shaped for ``model`` (one-hot for softmax classifiers)."""
+    rng = np.random.default_rng(seed)
+    in_shape = tuple(model.input_shape[1:])
+    out_shape = tuple(model.output_shape[1:])
+    batches = []
+    for _ in range(steps):
+        x = rng.standard_normal((case.batch, *in_shape)).astype("float32")
+        if case.loss == "categorical_crossentropy":
+            y = np.eye(out_shape[-1], dtype="float32")[rng.integers(0, out_shape[-1], case.batch)]
+        elif case.loss == "binary_crossentropy":
+            y = rng.integers(0, 2, (case.batch, *out_shape)).astype("float32")
+        else:
+            y = rng.standard_normal((case.batch, *out_shape)).astype("float32")
+        batches.append((x, y))
+    return batches
+
+
+def counts(model: Any) -> tuple[int, int, int]:
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    non_trainable = sum(int(np.prod(w.shape)) for w in model.non_trainable_weights)
+    return model.count_params(), trainable, non_trainable
+
+
+def real_layers(model: Any) -> list[Any]:
+    return [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+
+
+# (a) parameter counts ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("case", PARAMS)
+def test_parameter_counts(case: Case) -> None:
+    km, fm = keras_model(case), faltung_model(case)
+    assert counts(fm) == counts(km)
+    if case.seed_params is not None:
+        assert counts(km) == case.seed_params
+        assert counts(fm) == case.seed_params
+    k_layers, f_layers = real_layers(km), real_layers(fm)
+    assert [type(la).__name__ for la in f_layers] == [type(la).__name__ for la in k_layers]
+    for kl, fl in zip(k_layers, f_layers):
+        assert tuple(fl.output_shape) == tuple(kl.output_shape), kl.name
+        assert fl.count_params() == kl.count_params(), kl.name
+    assert [tuple(w.shape) for w in fm.get_weights()] == [w.shape for w in km.get_weights()]
+
+
+@pytest.mark.slow
+def test_vgg16_full_size_count_and_names() -> None:
+    """VGG16 at 224x224x3: 138,357,544 parameters (seeds/001), keras.applications' names."""
+    fm = A.vgg16(faltung)
+    assert counts(fm) == A.SEED_PARAMS["vgg16_full"]
+    names = [layer.name for layer in real_layers(fm)]
+    del fm
+    reference = keras.applications.VGG16(weights=None)
+    assert names == [layer.name for layer in real_layers(reference)]
+    assert counts(reference) == A.SEED_PARAMS["vgg16_full"]
+
+
+# (b) predict with Keras's weights ------------------------------------------------------------
+
+@pytest.mark.parametrize("case", PARAMS)
+def test_predict_with_keras_weights(case: Case) -> None:
+    km, fm = keras_model(case), faltung_model(case)
+    fm.set_weights(km.get_weights())
+    ((x, _),) = data(km, case, seed=1)
+    expected = km.predict(x, verbose=0)
+    got = fm.predict(x, verbose=0)
+    assert got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=RTOL, atol=ATOL_PREDICT)
+
+
+# (c) two train_on_batch steps ----------------------------------------------------------------
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "rmsprop"])
+@pytest.mark.parametrize("case", PARAMS)
+def test_two_training_steps(case: Case, optimizer: str) -> None:
+    km = keras_model(case, train=True)
+    fm = faltung_model(case, train=True)
+    initial = km.get_weights()
+    km.set_weights(initial)  # the cached model may have been trained by another optimizer
+    fm.set_weights(initial)
+    km.compile(optimizer=keras.optimizers.get(optimizer), loss=case.loss)
+    fm.compile(optimizer=faltung.optimizers.get(optimizer), loss=case.loss)
+    try:
+        for step, (x, y) in enumerate(data(km, case, steps=2, seed=2)):
+            k_loss = float(np.asarray(km.train_on_batch(x, y)))
+            f_loss = float(np.asarray(fm.train_on_batch(x, y)))
+            np.testing.assert_allclose(f_loss, k_loss, rtol=RTOL, err_msg=f"loss, step {step}")
+            for i, (fw, kw) in enumerate(zip(fm.get_weights(), km.get_weights())):
+                np.testing.assert_allclose(fw, kw, rtol=RTOL, atol=ATOL_TRAIN,
+                                           err_msg=f"weight {i} after step {step}")
+    finally:
+        km.set_weights(initial)
+
+
+# (d) summary of a Sequential net and its Functional twin -------------------------------------
+
+def _summary_rows(model: Any) -> list[tuple[str, ...]]:
+    """(type, output shape, params) per layer row of ``summary()``, names dropped."""
+    lines: list[str] = []
+    model.summary(print_fn=lambda s, *a, **kw: lines.extend(str(s).splitlines()))
+    rows = []
+    for line in lines:
+        cells = [c.strip() for c in line.replace("│", "|").split("|") if c.strip()]
+        if len(cells) >= 3 and "(" in cells[0] and cells[0] != "Layer (type)":
+            layer_type = cells[0][cells[0].rindex("(") + 1:cells[0].rindex(")")]
+            rows.append((layer_type, cells[1], cells[2]))
+    return rows
+
+
+def _summary_totals(model: Any) -> list[str]:
+    lines: list[str] = []
+    model.summary(print_fn=lambda s, *a, **kw: lines.extend(str(s).splitlines()))
+    return [line.split("(")[0].strip() for line in lines if "params:" in line]
+
+
+def test_summary_sequential_and_functional_twin() -> None:
+    seq = A.branch_merge_sequential_twin(faltung, functional=False)
+    fun = A.branch_merge_sequential_twin(faltung, functional=True)
+    seq_rows = _summary_rows(seq)
+    fun_rows = [row for row in _summary_rows(fun) if row[0] != "InputLayer"]
+    assert len(seq_rows) == 4
+    assert seq_rows == fun_rows
+    assert _summary_totals(seq) == _summary_totals(fun)
+    k_rows = _summary_rows(A.branch_merge_sequential_twin(keras, functional=False))
+    assert seq_rows == k_rows
+
+
+# (e) wrong input shape -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("case_name, bad_shape", [
+    ("branch_concat", (4, 10)),
+    ("cnn1", (4, 32, 32, 1)),
+    ("mnist_mlp", (4, 784)),
+])
+def test_wrong_input_shape_names_layer_and_shapes(case_name: str, bad_shape: tuple) -> None:
+    case = next(c for c in CASES if c.name == case_name)
+    km, fm = keras_model(case), faltung_model(case)
+    x = np.zeros(bad_shape, dtype="float32")
+    with pytest.raises(ValueError):
+        km.predict(x, verbose=0)
+    with pytest.raises(ValueError) as info:
+        fm.predict(x, verbose=0)
+    message = str(info.value)
+    expected = "(None, " + ", ".join(str(d) for d in fm.input_shape[1:]) + ")"
+    assert expected in message
+    assert str(bad_shape) in message or str((None, *bad_shape[1:])) in message
+    names = {fm.name} | {layer.name for layer in fm.layers}
+    assert any(f'"{name}"' in message or f"'{name}'" in message or name in message
+               for name in names)
