@@ -1,0 +1,347 @@
+"""Stateful metrics on NumPy arrays, as ``keras.metrics``.
+
+``update_state(y_true, y_pred, sample_weight=None)`` adds a batch, ``result()`` gives the value
+so far (a float32 NumPy scalar), ``reset_state()`` starts over. Like Keras 3, every mean metric
+keeps a float32 weighted ``total`` and ``count``; no gradient is involved. :func:`resolve` is
+what ``compile(metrics=[...])`` needs: ``'accuracy'`` / ``'acc'`` become binary, sparse or
+categorical accuracy exactly as Keras 3 decides it, named as the user wrote it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from faltung import losses
+from faltung.losses import squeeze_or_expand_to_same_rank
+from faltung.optimizers.base import auto_name, to_snake_case
+from faltung.tensor import Tensor
+
+F32 = np.float32
+
+
+def _array(x: object, dtype: object = None) -> np.ndarray:
+    x = x.data if isinstance(x, Tensor) else np.asarray(x)
+    return x.astype(dtype) if dtype is not None else x
+
+
+# -- per-sample metric functions ------------------------------------------------------------------
+def accuracy(y_true: object, y_pred: object) -> np.ndarray:
+    """1.0 where the values are equal."""
+    y_pred = _array(y_pred)
+    y_true = _array(y_true, y_pred.dtype)
+    y_true, y_pred = squeeze_or_expand_to_same_rank(y_true, y_pred)
+    return (y_true == y_pred).astype(F32)
+
+
+def binary_accuracy(y_true: object, y_pred: object, threshold: float = 0.5) -> np.ndarray:
+    """1.0 where (y_pred > threshold) equals the label."""
+    y_true, y_pred = squeeze_or_expand_to_same_rank(_array(y_true), _array(y_pred))
+    return (y_true == (y_pred > threshold).astype(y_true.dtype)).astype(F32)
+
+
+def categorical_accuracy(y_true: object, y_pred: object) -> np.ndarray:
+    """1.0 where argmax(y_pred) equals argmax(y_true) (one-hot labels)."""
+    return (np.argmax(_array(y_true), -1) == np.argmax(_array(y_pred), -1)).astype(F32)
+
+
+def sparse_categorical_accuracy(y_true: object, y_pred: object) -> np.ndarray:
+    """1.0 where argmax(y_pred) equals the integer label."""
+    y_true, y_pred = _array(y_true), _array(y_pred)
+    if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
+        y_true = np.squeeze(y_true, -1)
+    matches = (y_true == np.argmax(y_pred, -1)).astype(F32)
+    if matches.ndim > 1 and matches.shape[-1] == 1:
+        matches = np.squeeze(matches, -1)
+    return matches
+
+
+def _in_top_k(labels: np.ndarray, y_pred: np.ndarray, k: int) -> np.ndarray:
+    """TensorFlow's ``in_top_k``: the label's score is among the k largest (ties count)."""
+    y_pred = y_pred.reshape(-1, y_pred.shape[-1])
+    labels = labels.reshape(-1).astype(np.intp)
+    target = np.take_along_axis(y_pred, labels[:, None], -1)
+    return (np.sum(y_pred > target, axis=-1) < k) & np.isfinite(target[:, 0])
+
+
+def top_k_categorical_accuracy(y_true: object, y_pred: object, k: int = 5) -> np.ndarray:
+    """1.0 where the true class (one-hot) is among the k highest scores."""
+    labels = np.argmax(_array(y_true), -1)
+    return _in_top_k(labels, _array(y_pred), k).astype(F32).reshape(labels.shape)
+
+
+def sparse_top_k_categorical_accuracy(y_true: object, y_pred: object, k: int = 5) \
+        -> np.ndarray:
+    """1.0 where the integer label is among the k highest scores."""
+    labels = _array(y_true)
+    return _in_top_k(labels, _array(y_pred), k).astype(F32).reshape(labels.shape)
+
+
+def _loss_values(fn: Callable[..., Tensor]) -> Callable[..., np.ndarray]:
+    def values(y_true: object, y_pred: object, **kwargs: Any) -> np.ndarray:
+        return fn(_array(y_true), Tensor(_array(y_pred, F32)), **kwargs).data
+    values.__name__ = fn.__name__
+    return values
+
+
+# -- metric classes -------------------------------------------------------------------------------
+class Metric:
+    """Base class: ``update_state``, ``result``, ``reset_state``, ``name``."""
+
+    def __init__(self, name: str | None = None, dtype: object = None) -> None:
+        self.name = name or auto_name(type(self).__name__)
+        self.dtype = dtype or "float32"
+
+    def update_state(self, *args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError
+
+    def result(self) -> np.float32:
+        raise NotImplementedError
+
+    def reset_state(self) -> None:
+        raise NotImplementedError
+
+    def __call__(self, *args: Any, **kwargs: Any) -> np.float32:
+        """Update with one batch and return the running result (as Keras's ``__call__``)."""
+        self.update_state(*args, **kwargs)
+        return self.result()
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": self.name, "dtype": self.dtype}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Metric:
+        return cls(**config)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r}>"
+
+
+class Mean(Metric):
+    """The weighted mean of the values seen: ``total / count`` in float32, as Keras.
+
+    With ``sample_weight``, values beyond the weight's rank are averaged first, then
+    ``total += sum(values * w)`` and ``count += sum(w)``; without, ``count`` grows by the batch
+    size and per-sample values of higher rank are averaged."""
+
+    def __init__(self, name: str = "mean", dtype: object = None) -> None:
+        super().__init__(name=name, dtype=dtype)
+        self.total = F32(0)
+        self.count = F32(0)
+
+    def update_state(self, values: object, sample_weight: object = None) -> None:
+        values = _array(values, F32)
+        if sample_weight is not None:
+            weights = _array(sample_weight, F32)
+            values, weights = squeeze_or_expand_to_same_rank(values, weights)
+            if values.ndim > weights.ndim:
+                values = values.mean(axis=tuple(range(weights.ndim, values.ndim)), dtype=F32)
+            weights = np.broadcast_to(weights, values.shape)
+            values = values * weights
+            if weights.ndim > 1:
+                weights = weights.mean(axis=tuple(range(1, weights.ndim)), dtype=F32)
+        if values.ndim > 1:
+            values = values.mean(axis=tuple(range(1, values.ndim)), dtype=F32)
+        self.total = F32(self.total + np.sum(values, dtype=F32))
+        if sample_weight is not None:
+            self.count = F32(self.count + np.sum(weights, dtype=F32))
+        else:
+            self.count = F32(self.count + (values.shape[0] if values.ndim >= 1 else 1))
+
+    def result(self) -> np.float32:
+        return F32(self.total / self.count) if self.count != 0 else F32(0)
+
+    def reset_state(self) -> None:
+        self.total = F32(0)
+        self.count = F32(0)
+
+
+class MeanMetricWrapper(Mean):
+    """The mean of a per-sample function ``fn(y_true, y_pred, **kwargs)``."""
+
+    def __init__(self, fn: Callable[..., np.ndarray], name: str | None = None,
+                 dtype: object = None, **kwargs: Any) -> None:
+        super().__init__(name=name or fn.__name__, dtype=dtype)
+        self._fn = fn
+        self._fn_kwargs = kwargs
+
+    def update_state(self, y_true: object, y_pred: object, sample_weight: object = None) \
+            -> None:
+        super().update_state(self._fn(y_true, y_pred, **self._fn_kwargs), sample_weight)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), **self._fn_kwargs}
+
+
+def _wrapper(class_name: str, fn: Callable[..., np.ndarray], default_name: str,
+             **defaults: Any) -> type[MeanMetricWrapper]:
+    """A Keras metric class averaging ``fn``, with keyword arguments ``defaults``."""
+
+    def __init__(self: MeanMetricWrapper, name: str = default_name, dtype: object = None,
+                 **kwargs: Any) -> None:
+        unknown = set(kwargs) - set(defaults)
+        if unknown:
+            raise TypeError(f"{class_name}: unexpected arguments {sorted(unknown)}")
+        MeanMetricWrapper.__init__(self, fn, name=name, dtype=dtype, **{**defaults, **kwargs})
+        for key, value in self._fn_kwargs.items():
+            setattr(self, key, value)
+
+    def from_config(cls: type, config: dict[str, Any]) -> MeanMetricWrapper:
+        return cls(**config)
+
+    doc = f"The mean of ``{fn.__name__}`` (default name ``{default_name!r}``)."
+    return type(class_name, (MeanMetricWrapper,), {
+        "__init__": __init__, "__doc__": doc, "from_config": classmethod(from_config),
+        "__module__": __name__})
+
+
+Accuracy = _wrapper("Accuracy", accuracy, "accuracy")
+BinaryAccuracy = _wrapper("BinaryAccuracy", binary_accuracy, "binary_accuracy", threshold=0.5)
+CategoricalAccuracy = _wrapper("CategoricalAccuracy", categorical_accuracy,
+                               "categorical_accuracy")
+SparseCategoricalAccuracy = _wrapper("SparseCategoricalAccuracy", sparse_categorical_accuracy,
+                                     "sparse_categorical_accuracy")
+TopKCategoricalAccuracy = _wrapper("TopKCategoricalAccuracy", top_k_categorical_accuracy,
+                                   "top_k_categorical_accuracy", k=5)
+SparseTopKCategoricalAccuracy = _wrapper(
+    "SparseTopKCategoricalAccuracy", sparse_top_k_categorical_accuracy,
+    "sparse_top_k_categorical_accuracy", k=5)
+mean_squared_error = _loss_values(losses.mean_squared_error)
+mean_absolute_error = _loss_values(losses.mean_absolute_error)
+mean_absolute_percentage_error = _loss_values(losses.mean_absolute_percentage_error)
+mean_squared_logarithmic_error = _loss_values(losses.mean_squared_logarithmic_error)
+MeanSquaredError = _wrapper("MeanSquaredError", mean_squared_error, "mean_squared_error")
+MeanAbsoluteError = _wrapper("MeanAbsoluteError", mean_absolute_error, "mean_absolute_error")
+MeanAbsolutePercentageError = _wrapper(
+    "MeanAbsolutePercentageError", mean_absolute_percentage_error,
+    "mean_absolute_percentage_error")
+MeanSquaredLogarithmicError = _wrapper(
+    "MeanSquaredLogarithmicError", mean_squared_logarithmic_error,
+    "mean_squared_logarithmic_error")
+binary_crossentropy = _loss_values(losses.binary_crossentropy)
+categorical_crossentropy = _loss_values(losses.categorical_crossentropy)
+sparse_categorical_crossentropy = _loss_values(losses.sparse_categorical_crossentropy)
+BinaryCrossentropy = _wrapper("BinaryCrossentropy", binary_crossentropy, "binary_crossentropy",
+                              from_logits=False, label_smoothing=0.0)
+CategoricalCrossentropy = _wrapper("CategoricalCrossentropy", categorical_crossentropy,
+                                   "categorical_crossentropy", from_logits=False,
+                                   label_smoothing=0.0, axis=-1)
+SparseCategoricalCrossentropy = _wrapper(
+    "SparseCategoricalCrossentropy", sparse_categorical_crossentropy,
+    "sparse_categorical_crossentropy", from_logits=False, axis=-1)
+
+
+class RootMeanSquaredError(Mean):
+    """sqrt of the weighted mean of squared errors."""
+
+    def __init__(self, name: str = "root_mean_squared_error", dtype: object = None) -> None:
+        super().__init__(name=name, dtype=dtype)
+
+    def update_state(self, y_true: object, y_pred: object, sample_weight: object = None) \
+            -> None:
+        y_pred = _array(y_pred, F32)
+        y_true, y_pred = squeeze_or_expand_to_same_rank(_array(y_true, F32), y_pred)
+        super().update_state(np.square(y_pred - y_true), sample_weight)
+
+    def result(self) -> np.float32:
+        return F32(np.sqrt(super().result()))
+
+
+# -- lookup ---------------------------------------------------------------------------------------
+_CLASSES = (Mean, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
+            TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, MeanSquaredError,
+            MeanAbsoluteError, MeanAbsolutePercentageError, MeanSquaredLogarithmicError,
+            RootMeanSquaredError, BinaryCrossentropy, CategoricalCrossentropy,
+            SparseCategoricalCrossentropy)
+_FUNCTIONS = (accuracy, binary_accuracy, categorical_accuracy, sparse_categorical_accuracy,
+              top_k_categorical_accuracy, sparse_top_k_categorical_accuracy)
+# snake-case class names win over the functions ('accuracy' -> Accuracy()), as in Keras
+ALL_OBJECTS_DICT: dict[str, Any] = {f.__name__: f for f in _FUNCTIONS}
+ALL_OBJECTS_DICT.update({c.__name__: c for c in _CLASSES})
+ALL_OBJECTS_DICT.update({to_snake_case(c.__name__): c for c in _CLASSES})
+ALL_OBJECTS_DICT.update({
+    "mse": MeanSquaredError, "MSE": MeanSquaredError, "mae": MeanAbsoluteError,
+    "MAE": MeanAbsoluteError, "mape": MeanAbsolutePercentageError,
+    "MAPE": MeanAbsolutePercentageError, "msle": MeanSquaredLogarithmicError,
+    "MSLE": MeanSquaredLogarithmicError, "bce": BinaryCrossentropy, "BCE": BinaryCrossentropy})
+
+
+def get(identifier: str | dict | Callable | Metric | None) -> Metric | Callable | None:
+    """A metric from a Keras name or alias (classes are instantiated), a config dict, a Metric
+    or a function. ``'accuracy'`` alone means :class:`Accuracy` (exact equality); ``compile``
+    resolves it with :func:`resolve` instead."""
+    if identifier is None:
+        return None
+    if isinstance(identifier, dict):
+        cls = ALL_OBJECTS_DICT.get(identifier.get("class_name"))
+        if not isinstance(cls, type):
+            raise ValueError(f"Unknown metric class: {identifier.get('class_name')!r}")
+        return cls.from_config(identifier.get("config", {}))
+    if isinstance(identifier, str):
+        obj = ALL_OBJECTS_DICT.get(identifier)
+        if obj is None:
+            raise ValueError(f"Unknown metric: {identifier!r}. Valid metrics: "
+                             f"{sorted(set(ALL_OBJECTS_DICT) | {'acc'})}")
+        return obj() if isinstance(obj, type) else obj
+    if callable(identifier):
+        return identifier
+    raise ValueError(f"Could not interpret metric identifier: {identifier!r}")
+
+
+def _shape(x: object) -> tuple[int, ...] | None:
+    if x is None:
+        return None
+    if isinstance(x, tuple | list) and all(d is None or isinstance(d, int) for d in x):
+        return tuple(x)
+    return tuple(np.shape(_array(x)))
+
+
+def is_binary_or_sparse_categorical(y_true: object, y_pred: object) -> tuple[bool, bool]:
+    """Keras 3's compile rule: binary if the output's last axis is 1; sparse if the labels have
+    a lower rank than the output, or a last axis of 1 against several outputs. Takes arrays or
+    shapes."""
+    t, p = _shape(y_true), _shape(y_pred)
+    is_binary = p[-1] == 1
+    is_sparse = len(t) < len(p) or (t[-1] == 1 and p[-1] > 1)
+    return is_binary, is_sparse
+
+
+_SPARSE_LOSSES = {"sparse_categorical_crossentropy", "SparseCategoricalCrossentropy"}
+
+
+def resolve(identifier: str | Metric | Callable, y_true: object = None, y_pred: object = None,
+            loss: object = None) -> Metric:
+    """The Metric that ``compile(metrics=[identifier])`` tracks, named as Keras names it.
+
+    ``'accuracy'`` / ``'acc'`` become BinaryAccuracy, SparseCategoricalAccuracy or
+    CategoricalAccuracy from the shapes of the labels and the output (arrays or shape tuples),
+    exactly as Keras 3 does on the first batch. If the labels' shape is not known yet, the
+    loss decides instead (faltung's fallback: a sparse loss means sparse labels). A string gives
+    the metric that name ('acc', 'mae'); a bare function is wrapped in a mean.
+    """
+    if isinstance(identifier, str) and identifier.lower() in ("accuracy", "acc"):
+        p = _shape(y_pred)
+        if p is None:
+            raise ValueError("resolve: the output shape is needed to choose the accuracy")
+        t = _shape(y_true)
+        if t is None:
+            loss_name = loss if isinstance(loss, str) else type(loss).__name__
+            if callable(loss) and not isinstance(loss, losses.Loss):
+                loss_name = getattr(loss, "__name__", "")
+            t = p[:-1] if loss_name in _SPARSE_LOSSES else p
+        is_binary, is_sparse = is_binary_or_sparse_categorical(t, p)
+        if is_binary:
+            metric: Metric = BinaryAccuracy(name=identifier)
+        elif is_sparse:
+            metric = SparseCategoricalAccuracy(name=identifier)
+        else:
+            metric = CategoricalAccuracy(name=identifier)
+        return metric
+    obj = get(identifier)
+    if not isinstance(obj, Metric):
+        obj = MeanMetricWrapper(obj)
+    if isinstance(identifier, str):
+        obj.name = identifier
+    return obj
