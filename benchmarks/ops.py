@@ -5,7 +5,7 @@ of ExampleCNN (seeds/000, task 13), the CIFAR-10 CNN (seeds/001) and cnn2 (seeds
 batch sizes it times one forward pass plus the backward pass to both the input and the kernel,
 in float32, and prints the median over several repetitions (after warm-up) and the ratio
 faltung / PyTorch. PyTorch runs ``torch.nn.functional.conv2d`` on NCHW with autograd and
-``torch.set_num_threads(2)``, in the same process, interleaved with faltung, so both see the same
+``torch.set_num_threads(2)``, in the same process, alternating with faltung, so both see the same
 machine load. The target of issue 2 is a ratio of at most 1.5 on every shape.
 """
 
@@ -65,15 +65,19 @@ SHAPES = [
 ]
 
 
-def _median_ms(step: Callable[[], object], repeats: int, warmup: int) -> float:
+def _median_ms(steps: list[Callable[[], object]], repeats: int, warmup: int) -> list[float]:
+    """Median wall time of each step in ms. The steps alternate within every repetition, so a
+    burst of load from other processes hits both frameworks alike."""
     for _ in range(warmup):
-        step()
-    times = []
+        for step in steps:
+            step()
+    times: list[list[float]] = [[] for _ in steps]
     for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+        for step, record in zip(steps, times):
+            start = time.perf_counter()
+            step()
+            record.append(time.perf_counter() - start)
+    return [1000 * statistics.median(record) for record in times]
 
 
 def faltung_step(shape: ConvShape, rng: np.random.Generator) -> Callable[[], object]:
@@ -140,8 +144,8 @@ def main(argv: list[str] | None = None) -> None:
     print("-" * len(header))
     worst = 0.0
     for shape in shapes:
-        ours = _median_ms(faltung_step(shape, rng), repeats, warmup)
-        theirs = _median_ms(torch_step(shape, rng), repeats, warmup)
+        ours, theirs = _median_ms([faltung_step(shape, rng), torch_step(shape, rng)], repeats,
+                                  warmup)
         ratio = ours / theirs
         worst = max(worst, ratio)
         print(f"{shape.model:<11} {shape.layer:<10} {shape.describe():<32} "

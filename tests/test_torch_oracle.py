@@ -109,6 +109,12 @@ CONV_CASES = [
     (1, 4, 4, 1, 1, (4, 4), (1, 1), (1, 1), "valid"),     # output 1x1
     (1, 3, 3, 1, 1, (5, 5), (1, 1), (1, 1), "same"),      # kernel larger than the input
     (4, 12, 5, 4, 5, (5, 3), (4, 2), (1, 1), "same"),
+    # few input channels, many filters (the input gradient takes the kn2row path)
+    (2, 7, 6, 1, 8, (3, 3), (1, 1), (1, 1), "same"),
+    (2, 7, 6, 2, 9, (2, 3), (2, 1), (1, 1), "same"),
+    (1, 9, 8, 1, 5, (3, 2), (1, 1), (2, 3), "valid"),
+    (2, 8, 9, 3, 12, (4, 4), (3, 2), (1, 1), "valid"),
+    (1, 5, 5, 1, 4, (2, 2), (1, 1), (2, 2), "same"),
 ]
 
 
@@ -119,6 +125,7 @@ def _random_conv_cases(count: int, seed: int) -> list[tuple]:
         n = int(rng.choice([1, 2, 3]))
         h, w = (int(v) for v in rng.integers(1, 12, size=2))
         c, o = (int(v) for v in rng.integers(1, 5, size=2))
+        o *= int(rng.choice([1, 4]))
         kernel = tuple(int(v) for v in rng.integers(1, 6, size=2))
         padding = str(rng.choice(["valid", "same"]))
         if rng.random() < 0.3:
@@ -230,6 +237,10 @@ TRANSPOSE_CASES = [
     (2, 5, 4, 2, 3, (3, 3), (1, 1), (2, 2), "same", None),    # dilation
     (2, 5, 4, 2, 3, (3, 2), (1, 1), (2, 3), "valid", None),
     (1, 1, 1, 2, 3, (3, 3), (2, 2), (1, 1), "valid", None),   # 1x1 input
+    # many input channels, few output channels (the forward pass takes the kn2row path)
+    (2, 4, 3, 8, 1, (3, 3), (2, 2), (1, 1), "same", None),
+    (2, 4, 3, 9, 2, (2, 3), (1, 2), (1, 1), "valid", (0, 1)),
+    (1, 4, 5, 5, 1, (3, 2), (1, 1), (2, 2), "same", None),
 ]
 
 
@@ -240,6 +251,7 @@ def _random_transpose_cases(count: int, seed: int) -> list[tuple]:
         n = int(rng.choice([1, 2]))
         h, w = (int(v) for v in rng.integers(1, 7, size=2))
         c, o = (int(v) for v in rng.integers(1, 4, size=2))
+        c *= int(rng.choice([1, 4]))
         kernel = tuple(int(v) for v in rng.integers(1, 5, size=2))
         padding = str(rng.choice(["valid", "same"]))
         if rng.random() < 0.25:

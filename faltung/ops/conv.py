@@ -17,11 +17,14 @@ pass is the convolution's input gradient, and its backward pass is a convolution
 
 from __future__ import annotations
 
+import math
+import threading
+
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from faltung.ops._util import check_rank, pair
-from faltung.tensor import Tensor, as_tensor, make_result
+from faltung.tensor import Tensor, as_tensor, is_grad_enabled, make_result
 
 Pads = tuple[tuple[int, int], tuple[int, int]]
 
@@ -58,10 +61,66 @@ def _pads(shape: tuple[int, int], kernel: tuple[int, int], strides: tuple[int, i
             same_padding(shape[1], kernel[1], strides[1], dilation[1]))
 
 
-def _pad_spatial(x: np.ndarray, pads: Pads) -> np.ndarray:
-    if pads == ((0, 0), (0, 0)):
-        return x
-    return np.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
+class _Workspace:
+    """Scratch buffers reused from call to call.
+
+    A window matrix is kh*kw times the size of its input (115 MB for a 3x3 conv on a batch of
+    128 28x28x32 maps). Allocating it fresh every time costs as much as filling it: the kernel
+    maps and zeroes every page on first touch. Window matrices and padded copies are therefore
+    taken from here and given back once used; the pool keeps at most ``max_bytes``.
+    """
+
+    def __init__(self, max_bytes: int = 512 * 2**20) -> None:
+        self.max_bytes = max_bytes
+        self._free: dict[tuple[str, int], list[np.ndarray]] = {}
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def take(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """An uninitialised C-contiguous array of this shape and dtype."""
+        key = (np.dtype(dtype).str, math.prod(shape))
+        with self._lock:
+            stack = self._free.get(key)
+            if stack:
+                buffer = stack.pop()
+                self._bytes -= buffer.nbytes
+                return buffer.reshape(shape)
+        return np.empty(shape, dtype=dtype)
+
+    def give(self, array: np.ndarray) -> None:
+        """Hand back an array from :meth:`take`; the caller must not use it afterwards."""
+        with self._lock:
+            if self._bytes + array.nbytes > self.max_bytes:
+                return
+            self._free.setdefault((array.dtype.str, array.size), []).append(array.reshape(-1))
+            self._bytes += array.nbytes
+
+    def clear(self) -> None:
+        """Release every buffer held."""
+        with self._lock:
+            self._free.clear()
+            self._bytes = 0
+
+
+_workspace = _Workspace()
+
+
+def _pad(x: np.ndarray, pads: Pads) -> tuple[np.ndarray, bool]:
+    """``x`` with zero rows/columns added as ``pads`` says (negative pads crop instead). Returns
+    the array and whether it is a workspace buffer (to be given back)."""
+    (top, bottom), (left, right) = pads
+    x = x[:, max(-top, 0):x.shape[1] - max(-bottom, 0), max(-left, 0):x.shape[2] - max(-right, 0)]
+    top, bottom, left, right = (max(p, 0) for p in (top, bottom, left, right))
+    if top == bottom == left == right == 0:
+        return x, False
+    n, h, w, c = x.shape
+    out = _workspace.take((n, h + top + bottom, w + left + right, c), x.dtype)
+    out[:, :top] = 0
+    out[:, top + h:] = 0
+    out[:, top:top + h, :left] = 0
+    out[:, top:top + h, left + w:] = 0
+    out[:, top:top + h, left:left + w] = x
+    return out, True
 
 
 def _windows(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int],
@@ -77,16 +136,60 @@ def _windows(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int],
                        sc), writeable=False)
 
 
-def _correlate(x: np.ndarray, kernel: np.ndarray, strides: tuple[int, int],
-               dilation: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Valid cross-correlation of an (already padded) NHWC input with a (KH, KW, C, O) kernel:
-    im2col, then one GEMM. Returns the output and the window matrix (for the kernel gradient)."""
-    kh, kw, c, o = kernel.shape
-    windows = _windows(x, (kh, kw), strides, dilation)
+def _im2col(x: np.ndarray, kernel: tuple[int, int], pads: Pads, strides: tuple[int, int],
+            dilation: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int, int]]:
+    """The window matrix of ``x`` zero-padded by ``pads``: one row per output position, one
+    column per kernel tap and channel, (N*OH*OW, KH*KW*C). A workspace buffer, filled by one
+    copy from the strided view of the windows (rows of KW*C contiguous values)."""
+    padded, owned = _pad(x, pads)
+    windows = _windows(padded, kernel, strides, dilation)
+    columns = _workspace.take(windows.shape, padded.dtype)
+    np.copyto(columns, windows)
+    if owned:
+        _workspace.give(padded)
     n, oh, ow = windows.shape[:3]
-    columns = windows.reshape(n * oh * ow, kh * kw * c)
+    return columns.reshape(n * oh * ow, -1), (n, oh, ow)
+
+
+def _correlate(x: np.ndarray, kernel: np.ndarray, pads: Pads, strides: tuple[int, int],
+               dilation: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Cross-correlation of an NHWC input, zero-padded by ``pads``, with a (KH, KW, C, O)
+    kernel: im2col, then one GEMM. Returns the output and the window matrix (a workspace
+    buffer: give it back when done, or keep it for the kernel gradient)."""
+    kh, kw, c, o = kernel.shape
+    columns, (n, oh, ow) = _im2col(x, (kh, kw), pads, strides, dilation)
     out = columns @ kernel.reshape(kh * kw * c, o)
     return out.reshape(n, oh, ow, o), columns
+
+
+def _correlate_by_taps(x: np.ndarray, kernel: np.ndarray, pads: Pads,
+                       dilation: tuple[int, int]) -> np.ndarray:
+    """The same stride-1 correlation computed the other way round (kn2row): one GEMM of the
+    unpadded input with all KH*KW taps of the kernel at once, then the KH*KW product maps are
+    added up, each shifted by its tap's offset (a loop over the kernel taps, as pooling loops
+    over its window offsets; never over samples or pixels). Zero padding needs no copy: rows
+    that would read padding are just not added. Cheaper than im2col when the output has far
+    fewer channels than the input, as the input gradient of a first layer (C = 1 or 3)."""
+    n, h, w, c = x.shape
+    kh, kw, _, o = kernel.shape
+    (top, bottom), (left, right) = pads
+    oh = h + top + bottom - dilation[0] * (kh - 1)
+    ow = w + left + right - dilation[1] * (kw - 1)
+    taps = np.ascontiguousarray(kernel.transpose(2, 0, 1, 3)).reshape(c, kh * kw * o)
+    products = _workspace.take((n * h * w, kh * kw * o), x.dtype)
+    np.matmul(np.ascontiguousarray(x).reshape(-1, c), taps, out=products)
+    maps = products.reshape(n, h, w, kh, kw, o)
+    out = np.zeros((n, oh, ow, o), dtype=x.dtype)
+    for i in range(kh):
+        dy = i * dilation[0] - top  # output row y reads input row y + dy
+        y0, y1 = max(0, -dy), min(oh, h - dy)
+        for j in range(kw):
+            dx = j * dilation[1] - left
+            x0, x1 = max(0, -dx), min(ow, w - dx)
+            if y0 < y1 and x0 < x1:
+                out[:, y0:y1, x0:x1] += maps[:, y0 + dy:y1 + dy, x0 + dx:x1 + dx, i, j]
+    _workspace.give(products)
+    return out
 
 
 def _kernel_gradient(columns: np.ndarray, grad_out: np.ndarray,
@@ -98,35 +201,41 @@ def _kernel_gradient(columns: np.ndarray, grad_out: np.ndarray,
     return (columns.T @ grad_out.reshape(-1, o)).reshape(kernel_shape)
 
 
-def _full_convolution(grad_out: np.ndarray, kernel: np.ndarray, padded_shape: tuple[int, ...],
-                      strides: tuple[int, int], dilation: tuple[int, int]) \
-        -> tuple[np.ndarray, np.ndarray]:
-    """Seminar eq. 3.8: dX = dO (full *) Flip(F), the gradient of the padded input.
+def _full_convolution(grad_out: np.ndarray, kernel: np.ndarray, in_hw: tuple[int, int],
+                      pads: Pads, strides: tuple[int, int], dilation: tuple[int, int]) \
+        -> np.ndarray:
+    """Seminar eq. 3.8: dX = dO (full *) Flip(F), the gradient of the input of a conv2d whose
+    input of size ``in_hw`` was zero-padded by ``pads``.
 
     dO is spread out by the stride (zeros between its values), padded by the dilated kernel size
-    minus one at the top and left (and up to the input size at the bottom and right: the rows a
-    strided forward pass never reached get gradient 0), then correlated with the kernel rotated
-    by 180 degrees and with its in/out channel axes swapped. Also returns that window matrix.
+    minus one at the top and left (and up to the padded input size at the bottom and right: the
+    rows a strided forward pass never reached get gradient 0), then correlated with the kernel
+    rotated by 180 degrees and with its in/out channel axes swapped. The rows of the padding of
+    the forward pass are cut off at once (fewer rows of padding on dO), so the result is the
+    gradient of the unpadded input.
     """
     n, oh, ow, o = grad_out.shape
     kh, kw, c, _ = kernel.shape
-    hp, wp = padded_shape[1:3]
     eh, ew = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
+    spread, owned = grad_out, False
     if strides != (1, 1):
-        spread = np.zeros((n, (oh - 1) * strides[0] + 1, (ow - 1) * strides[1] + 1, o),
-                          dtype=grad_out.dtype)
+        spread = _workspace.take((n, (oh - 1) * strides[0] + 1, (ow - 1) * strides[1] + 1, o),
+                                 grad_out.dtype)
+        spread.fill(0)
         spread[:, ::strides[0], ::strides[1]] = grad_out
+        owned = True
+    full_pads = ((eh - 1 - pads[0][0], in_hw[0] + pads[0][0] - spread.shape[1]),
+                 (ew - 1 - pads[1][0], in_hw[1] + pads[1][0] - spread.shape[2]))
+    flipped = kernel[::-1, ::-1].transpose(0, 1, 3, 2)
+    if 4 * c <= o:
+        out = _correlate_by_taps(spread, flipped, full_pads, dilation)
     else:
-        spread = grad_out
-    full = np.pad(spread, ((0, 0), (eh - 1, hp - spread.shape[1]),
-                           (ew - 1, wp - spread.shape[2]), (0, 0)))
-    flipped = np.ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2))
-    return _correlate(full, flipped, (1, 1), dilation)
-
-
-def _crop(x: np.ndarray, pads: Pads) -> np.ndarray:
-    (top, bottom), (left, right) = pads
-    return x[:, top:x.shape[1] - bottom, left:x.shape[2] - right]
+        out, columns = _correlate(spread, np.ascontiguousarray(flipped), full_pads, (1, 1),
+                                  dilation)
+        _workspace.give(columns)
+    if owned:
+        _workspace.give(spread)
+    return out
 
 
 def conv2d(x: Tensor, kernel: Tensor, strides: int | tuple[int, int] = 1,
@@ -146,21 +255,28 @@ def conv2d(x: Tensor, kernel: Tensor, strides: int | tuple[int, int] = 1,
         raise ValueError(f"conv2d: strides {strides} and dilation_rate {dilation} cannot both "
                          "be above 1 (as in Keras)")
     pads = _pads(x.shape[1:3], kernel.shape[:2], strides, dilation, padding)
-    padded = _pad_spatial(x.data, pads)
     for axis in (1, 2):
         effective = dilation[axis - 1] * (kernel.shape[axis - 1] - 1) + 1
-        if padded.shape[axis] < effective:
+        if x.shape[axis] + sum(pads[axis - 1]) < effective:
             raise ValueError(f"conv2d: input of shape {x.shape} is smaller than the kernel "
                              f"{kernel.shape[:2]} (dilation {dilation}) with padding 'valid'")
-    out, columns = _correlate(padded, kernel.data, strides, dilation)
+    out, columns = _correlate(x.data, kernel.data, pads, strides, dilation)
+    # The window matrix is kept for the kernel gradient (eq. 3.6) only if one will be asked for.
+    kept = [columns] if is_grad_enabled() and kernel.requires_grad else [None]
+    if kept[0] is None:
+        _workspace.give(columns)
 
     def backward(g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         g_x = g_kernel = None
-        if x.requires_grad:
-            g_padded, _ = _full_convolution(g, kernel.data, padded.shape, strides, dilation)
-            g_x = _crop(g_padded, pads)
         if kernel.requires_grad:
+            columns = kept[0]
+            if columns is None:  # a second backward pass through the same graph
+                columns, _ = _im2col(x.data, kernel.shape[:2], pads, strides, dilation)
             g_kernel = _kernel_gradient(columns, g, kernel.shape)
+            kept[0] = None
+            _workspace.give(columns)
+        if x.requires_grad:
+            g_x = _full_convolution(g, kernel.data, x.shape[1:3], pads, strides, dilation)
         return g_x, g_kernel
 
     return make_result(out, (x, kernel), backward, "conv2d")
@@ -206,26 +322,22 @@ def conv2d_transpose(x: Tensor, kernel: Tensor, strides: int | tuple[int, int] =
         raise ValueError(f"conv2d_transpose: input {x.shape} with kernel {kernel.shape} gives "
                          f"an empty output {out_hw}")
     pads = _transpose_pads(x.shape[1:3], out_hw, kernel.shape[:2], strides, dilation, padding)
-    padded_shape = (x.shape[0], out_hw[0] + sum(pads[0]), out_hw[1] + sum(pads[1]),
-                    kernel.shape[2])
-    out_padded, _ = _full_convolution(x.data, kernel.data, padded_shape, strides, dilation)
-    out = _crop(out_padded, pads)
+    out = _full_convolution(x.data, kernel.data, out_hw, pads, strides, dilation)
 
     def backward(g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         g_x = g_kernel = None
-        g_padded = _pad_spatial(g, pads)
         if x.requires_grad:
-            g_x, _ = _correlate(g_padded, kernel.data, strides, dilation)
+            g_x, columns = _correlate(g, kernel.data, pads, strides, dilation)
+        else:
+            columns, _ = _im2col(g, kernel.shape[:2], pads, strides, dilation)
         if kernel.requires_grad:
             # <conv2d_transpose(x, F), g> = <x, conv2d(g, F)>, so dF is the conv2d kernel
             # gradient (eq. 3.6) with g as the input and x as the output gradient.
-            windows = _windows(g_padded, kernel.shape[:2], strides, dilation)
-            n, oh, ow = windows.shape[:3]
-            g_columns = windows.reshape(n * oh * ow, -1)
-            g_kernel = _kernel_gradient(g_columns, x.data, kernel.shape)
+            g_kernel = _kernel_gradient(columns, x.data, kernel.shape)
+        _workspace.give(columns)
         return g_x, g_kernel
 
-    return make_result(np.ascontiguousarray(out), (x, kernel), backward, "conv2d_transpose")
+    return make_result(out, (x, kernel), backward, "conv2d_transpose")
 
 
 def _output_padding(value: int | tuple[int, int] | None, strides: tuple[int, int]) \
