@@ -20,10 +20,15 @@ from faltung.tensor import floatx
 Shape = tuple[int, ...]
 
 
-def compute_fans(shape: Shape) -> tuple[int, int]:
+def compute_fans(shape: Shape, input_axes: list[int] | None = None,
+                 output_axes: list[int] | None = None) -> tuple[int, int]:
     """Keras's (fan_in, fan_out): scalars 1, vectors their length, matrices (rows, cols), and
-    kernels ``(..., in, out)`` times the receptive field size."""
+    kernels ``(..., in, out)`` times the receptive field size; or the products over the given
+    ``input_axes`` / ``output_axes``."""
     shape = tuple(shape)
+    if input_axes is not None and output_axes is not None:
+        return (math.prod(shape[a] for a in input_axes),
+                math.prod(shape[a] for a in output_axes))
     if len(shape) < 1:
         return 1, 1
     if len(shape) == 1:
@@ -167,8 +172,11 @@ class VarianceScaling(RandomInitializer):
     _DISTRIBUTIONS = ("uniform", "truncated_normal", "untruncated_normal", "normal")
 
     def __init__(self, scale: float = 1.0, mode: str = "fan_in",
-                 distribution: str = "truncated_normal", seed: int | None = None) -> None:
+                 distribution: str = "truncated_normal", seed: int | None = None,
+                 input_axes: list[int] | None = None, output_axes: list[int] | None = None) \
+            -> None:
         super().__init__(seed)
+        self.input_axes, self.output_axes = input_axes, output_axes
         if scale <= 0.0:
             raise ValueError("Argument `scale` must be positive float. "
                              f"Received: scale={scale}")
@@ -184,7 +192,7 @@ class VarianceScaling(RandomInitializer):
 
     def limits(self, shape: Shape) -> tuple[str, float]:
         """('stddev', value) or ('limit', value) for a shape: the formula, for tests."""
-        fan_in, fan_out = compute_fans(shape)
+        fan_in, fan_out = compute_fans(shape, self.input_axes, self.output_axes)
         n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2.0}
         scale = self.scale / max(1.0, n[self.mode])
         if self.distribution == "truncated_normal":
@@ -206,19 +214,24 @@ class VarianceScaling(RandomInitializer):
         return values.astype(_dtype(dtype))
 
     def get_config(self) -> dict[str, Any]:
-        return {"scale": self.scale, "mode": self.mode, "distribution": self.distribution,
-                "seed": self.seed}
+        return {"seed": self.seed, "scale": self.scale, "mode": self.mode,
+                "distribution": self.distribution, "input_axes": self.input_axes,
+                "output_axes": self.output_axes}
 
 
 def _variance_scaling(name: str, scale: float, mode: str, distribution: str) -> type:
-    """A named VarianceScaling preset whose config holds only ``seed``, as Keras's."""
+    """A named VarianceScaling preset whose config holds only ``seed`` and the fan axes, as
+    Keras's."""
 
-    def __init__(self: VarianceScaling, seed: int | None = None) -> None:
+    def __init__(self: VarianceScaling, seed: int | None = None,
+                 input_axes: list[int] | None = None,
+                 output_axes: list[int] | None = None) -> None:
         VarianceScaling.__init__(self, scale=scale, mode=mode, distribution=distribution,
-                                 seed=seed)
+                                 seed=seed, input_axes=input_axes, output_axes=output_axes)
 
     def get_config(self: VarianceScaling) -> dict[str, Any]:
-        return {"seed": self.seed}
+        return {"seed": self.seed, "input_axes": self.input_axes,
+                "output_axes": self.output_axes}
 
     doc = f"VarianceScaling(scale={scale}, mode={mode!r}, distribution={distribution!r})."
     return type(name, (VarianceScaling,), {"__init__": __init__, "get_config": get_config,
