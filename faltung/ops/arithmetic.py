@@ -101,11 +101,11 @@ def matmul(a: Tensor | object, b: Tensor | object) -> Tensor:
     def backward(g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         a2 = a.data[None, :] if a.ndim == 1 else a.data
         b2 = b.data[:, None] if b.ndim == 1 else b.data
-        g2 = g
-        if a.ndim == 1:
-            g2 = np.expand_dims(g2, -2)
+        g2 = g  # put back the axes that 1-D operands dropped (column first: 1-D @ 1-D is 0-D)
         if b.ndim == 1:
             g2 = np.expand_dims(g2, -1)
+        if a.ndim == 1:
+            g2 = np.expand_dims(g2, -2)
         ga = gb = None
         if a.requires_grad:
             ga = np.matmul(g2, np.swapaxes(b2, -1, -2))
