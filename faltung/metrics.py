@@ -311,22 +311,27 @@ def is_binary_or_sparse_categorical(y_true: object, y_pred: object) -> tuple[boo
 _SPARSE_LOSSES = {"sparse_categorical_crossentropy", "SparseCategoricalCrossentropy"}
 
 
-def resolve(identifier: str | Metric | Callable, y_true: object = None, y_pred: object = None,
-            loss: object = None) -> Metric:
+def resolve(identifier: str | Metric | Callable, loss: object = None,
+            output_shape: object = None, y_true: object = None) -> Metric:
     """The Metric that ``compile(metrics=[identifier])`` tracks, named as Keras names it.
 
     ``'accuracy'`` / ``'acc'`` become BinaryAccuracy, SparseCategoricalAccuracy or
-    CategoricalAccuracy from the shapes of the labels and the output (arrays or shape tuples),
-    exactly as Keras 3 does on the first batch. If the labels' shape is not known yet, the
-    loss decides instead (faltung's fallback: a sparse loss means sparse labels). A string gives
-    the metric that name ('acc', 'mae'); a bare function is wrapped in a mean.
+    CategoricalAccuracy. Keras 3 decides on the first batch from the shapes of the labels
+    ``y_true`` and of the output (``output_shape``; arrays or shape tuples): binary if the
+    output's last axis is 1, sparse if the labels have a lower rank or a last axis of 1. Without
+    ``y_true`` the loss stands in for it (a sparse loss means labels of one rank less, anything
+    else labels shaped like the output), which gives the same choice for every Keras loss. A
+    string gives the metric that name ('acc', 'mae'); a bare function is wrapped in a mean.
     """
+    y_pred = output_shape
     if isinstance(identifier, str) and identifier.lower() in ("accuracy", "acc"):
         p = _shape(y_pred)
         if p is None:
             raise ValueError("resolve: the output shape is needed to choose the accuracy")
         t = _shape(y_true)
         if t is None:
+            if isinstance(loss, losses.LossFunctionWrapper):
+                loss = loss.fn
             loss_name = loss if isinstance(loss, str) else type(loss).__name__
             if callable(loss) and not isinstance(loss, losses.Loss):
                 loss_name = getattr(loss, "__name__", "")

@@ -107,7 +107,8 @@ def test_mean_matches_keras(keras):
 def test_accuracy_resolution_like_keras_compile(keras, identifier, y_true_shape, y_pred_shape):
     from keras.src.trainers.compile_utils import get_metric
     k_metric = get_metric(identifier, np.zeros(y_true_shape), np.zeros(y_pred_shape))
-    f_metric = metrics.resolve(identifier, np.zeros(y_true_shape), np.zeros(y_pred_shape))
+    f_metric = metrics.resolve(identifier, output_shape=np.zeros(y_pred_shape),
+                               y_true=np.zeros(y_true_shape))
     assert type(f_metric).__name__ == type(k_metric).__name__
     assert f_metric.name == k_metric.name == identifier
 
@@ -125,13 +126,19 @@ def test_resolve_names_like_keras_compile(keras, identifier):
 
 
 def test_resolve_falls_back_on_the_loss():
-    assert isinstance(metrics.resolve("acc", None, (None, 10),
-                                      loss="sparse_categorical_crossentropy"),
+    from faltung import losses
+    assert isinstance(metrics.resolve("acc", "sparse_categorical_crossentropy", (None, 10)),
                       metrics.SparseCategoricalAccuracy)
-    assert isinstance(metrics.resolve("accuracy", None, (None, 10), loss="mse"),
+    assert isinstance(metrics.resolve("acc", losses.SparseCategoricalCrossentropy(),
+                                      (None, 10)), metrics.SparseCategoricalAccuracy)
+    assert isinstance(metrics.resolve("accuracy", "categorical_crossentropy", (None, 10)),
                       metrics.CategoricalAccuracy)
-    assert isinstance(metrics.resolve("accuracy", None, (None, 1), loss="binary_crossentropy"),
+    assert isinstance(metrics.resolve("accuracy", "binary_crossentropy", (None, 1)),
                       metrics.BinaryAccuracy)
+    assert metrics.resolve("acc", "binary_crossentropy", (None, 1)).name == "acc"
+    wrapped = losses.LossFunctionWrapper(losses.sparse_categorical_crossentropy)
+    assert isinstance(metrics.resolve("acc", wrapped, (None, 10)),
+                      metrics.SparseCategoricalAccuracy)
 
 
 def test_resolve_wraps_functions():
