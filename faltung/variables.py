@@ -15,7 +15,8 @@ class Variable(Tensor):
 
     def __init__(self, initial_value: object, trainable: bool = True, name: str | None = None,
                  dtype: object = None) -> None:
-        super().__init__(_to_array(initial_value, dtype).copy(), name=name)
+        array = _to_array(initial_value, dtype).copy()
+        super().__init__(array, name=name, dtype=array.dtype)
         self._trainable = bool(trainable)
         self.requires_grad = self._trainable
         self.path = name
