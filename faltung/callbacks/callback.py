@@ -38,7 +38,7 @@ class CallbackList:
                 raise TypeError(f"fit(callbacks=...) takes Callback objects, got {callback!r}")
         if add_progbar:
             self.callbacks.append(ProgbarLogger(verbose=verbose))
-        self.callbacks.insert(0, add_history)
+        self.callbacks.append(add_history)  # last, so it records what others add to the logs
         for callback in self.callbacks:
             callback.set_model(model)
             callback.set_params(params)
