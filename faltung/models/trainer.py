@@ -86,7 +86,9 @@ class Trainer:
             raise ValueError("compile: no loss given; pass loss=, e.g. "
                              "loss='categorical_crossentropy'")
         loss_ids = self._per_output(self._loss_identifier, "losses")
-        self._loss_fns = [losses.get(identifier) if identifier is not None else None
+        # As Keras's compile: a plain loss function becomes a LossFunctionWrapper, which
+        # applies sample weights and the sum_over_batch_size reduction.
+        self._loss_fns = [_as_loss(losses.get(identifier)) if identifier is not None else None
                           for identifier in loss_ids]
         weights = self._loss_weights_identifier
         self._loss_weights = [1.0 if w is None else float(w) for w in
@@ -351,6 +353,13 @@ class Trainer:
         with no_grad():
             outputs = [t.data for t in self._forward(xb, training=False)]
         return outputs[0] if len(outputs) == 1 else outputs
+
+
+def _as_loss(fn: Any) -> Any:
+    from faltung import losses
+    if fn is None or isinstance(fn, losses.Loss):
+        return fn
+    return losses.LossFunctionWrapper(fn, name=getattr(fn, "__name__", None))
 
 
 def _scalar_or_list(logs: dict[str, float]) -> Any:
