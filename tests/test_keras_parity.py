@@ -158,7 +158,7 @@ def test_parameter_counts(case: Case) -> None:
     k_layers, f_layers = real_layers(km), real_layers(fm)
     assert [type(la).__name__ for la in f_layers] == [type(la).__name__ for la in k_layers]
     for kl, fl in zip(k_layers, f_layers):
-        assert tuple(fl.output_shape) == tuple(kl.output_shape), kl.name
+        assert tuple(fl.output.shape) == tuple(kl.output.shape), kl.name
         assert fl.count_params() == kl.count_params(), kl.name
     assert [tuple(w.shape) for w in fm.get_weights()] == [w.shape for w in km.get_weights()]
 
@@ -190,6 +190,34 @@ def test_predict_with_keras_weights(case: Case) -> None:
 
 # (c) two train_on_batch steps ----------------------------------------------------------------
 
+def _noise_gradient_weights(km: Any, loss: str, x: np.ndarray, y: np.ndarray) -> set[int]:
+    """Indices (in get_weights order) of trainable weights whose gradient is zero in exact
+    arithmetic and only float32 rounding noise in practice: the bias of a Dense / Conv2D whose
+    every consumer is a BatchNormalization (which subtracts the batch mean). Found from Keras's
+    own gradient: below 1e-6 of the largest gradient entry of the model."""
+    import tensorflow as tf
+
+    initial = km.get_weights()
+    loss_fn = keras.losses.get(loss)
+    with tf.GradientTape() as tape:
+        value = tf.reduce_mean(loss_fn(y, km(x, training=True)))
+    grads = tape.gradient(value, km.trainable_weights)
+    km.set_weights(initial)  # the training call moved the BN statistics
+    largest = max(float(np.max(np.abs(g))) for g in grads)
+    noise = {v.path for v, g in zip(km.trainable_weights, grads)
+             if float(np.max(np.abs(g))) <= 1e-6 * largest}
+    return {i for i, v in enumerate(km.weights) if v.path in noise}
+
+
+# Adam (and RMSprop) divide the gradient by sqrt(v) + epsilon (1e-7): for an entry whose gradient
+# is near epsilon, a float32 gradient difference of 1e-9 changes the step by up to
+# lr * 1e-9 / (4 * 1e-7) ~ 2.5e-3 * lr. ATOL_ADAM is 1 % of Adam's maximal step lr = 1e-3.
+ATOL_ADAM = 1e-5
+# A weight with a pure-noise gradient moves by at most ~lr per Adam step, ~3.2 lr per RMSprop
+# step and ~0 with SGD; these weights are checked against that bound only.
+NOISE_BOUND = 1e-2
+
+
 @pytest.mark.parametrize("optimizer", ["sgd", "adam", "rmsprop"])
 @pytest.mark.parametrize("case", PARAMS)
 def test_two_training_steps(case: Case, optimizer: str) -> None:
@@ -198,15 +226,22 @@ def test_two_training_steps(case: Case, optimizer: str) -> None:
     initial = km.get_weights()
     km.set_weights(initial)  # the cached model may have been trained by another optimizer
     fm.set_weights(initial)
+    batches = data(km, case, steps=2, seed=2)
+    noise = _noise_gradient_weights(km, case.loss, *batches[0])
     km.compile(optimizer=keras.optimizers.get(optimizer), loss=case.loss)
     fm.compile(optimizer=faltung.optimizers.get(optimizer), loss=case.loss)
+    atol = ATOL_ADAM if optimizer == "adam" else ATOL_TRAIN
     try:
-        for step, (x, y) in enumerate(data(km, case, steps=2, seed=2)):
+        for step, (x, y) in enumerate(batches):
             k_loss = float(np.asarray(km.train_on_batch(x, y)))
             f_loss = float(np.asarray(fm.train_on_batch(x, y)))
             np.testing.assert_allclose(f_loss, k_loss, rtol=RTOL, err_msg=f"loss, step {step}")
             for i, (fw, kw) in enumerate(zip(fm.get_weights(), km.get_weights())):
-                np.testing.assert_allclose(fw, kw, rtol=RTOL, atol=ATOL_TRAIN,
+                if i in noise:
+                    assert np.max(np.abs(fw - initial[i])) <= NOISE_BOUND
+                    assert np.max(np.abs(kw - initial[i])) <= NOISE_BOUND
+                    continue
+                np.testing.assert_allclose(fw, kw, rtol=RTOL, atol=atol,
                                            err_msg=f"weight {i} after step {step}")
     finally:
         km.set_weights(initial)
@@ -254,10 +289,8 @@ def test_summary_sequential_and_functional_twin() -> None:
 ])
 def test_wrong_input_shape_names_layer_and_shapes(case_name: str, bad_shape: tuple) -> None:
     case = next(c for c in CASES if c.name == case_name)
-    km, fm = keras_model(case), faltung_model(case)
+    fm = faltung_model(case)
     x = np.zeros(bad_shape, dtype="float32")
-    with pytest.raises(ValueError):
-        km.predict(x, verbose=0)
     with pytest.raises(ValueError) as info:
         fm.predict(x, verbose=0)
     message = str(info.value)
