@@ -164,22 +164,23 @@ def _correlate(x: np.ndarray, kernel: np.ndarray, pads: Pads, strides: tuple[int
 
 def _correlate_by_taps(x: np.ndarray, kernel: np.ndarray, pads: Pads,
                        dilation: tuple[int, int]) -> np.ndarray:
-    """The same stride-1 correlation computed the other way round (kn2row): one GEMM of the
-    unpadded input with all KH*KW taps of the kernel at once, then the KH*KW product maps are
-    added up, each shifted by its tap's offset (a loop over the kernel taps, as pooling loops
-    over its window offsets; never over samples or pixels). Zero padding needs no copy: rows
-    that would read padding are just not added. Cheaper than im2col when the output has far
-    fewer channels than the input, as the input gradient of a first layer (C = 1 or 3)."""
+    """The same stride-1 correlation computed the other way round (kn2row): one GEMM of all
+    KH*KW taps of the kernel with the unpadded input, then the KH*KW product maps are added up,
+    each shifted by its tap's offset (a loop over the kernel taps, as pooling loops over its
+    window offsets; never over samples or pixels). Zero padding needs no copy: rows that would
+    read padding are just not added. Cheaper than im2col when the output has far fewer channels
+    than the input, as the input gradient of a first layer (C = 1 or 3). The products are laid
+    out channel-first, (KH, KW, O, N, H, W), so every shifted add runs over whole image rows."""
     n, h, w, c = x.shape
     kh, kw, _, o = kernel.shape
     (top, bottom), (left, right) = pads
     oh = h + top + bottom - dilation[0] * (kh - 1)
     ow = w + left + right - dilation[1] * (kw - 1)
-    taps = np.ascontiguousarray(kernel.transpose(2, 0, 1, 3)).reshape(c, kh * kw * o)
-    products = _workspace.take((n * h * w, kh * kw * o), x.dtype)
-    np.matmul(np.ascontiguousarray(x).reshape(-1, c), taps, out=products)
-    maps = products.reshape(n, h, w, kh, kw, o)
-    out = np.zeros((n, oh, ow, o), dtype=x.dtype)
+    taps = np.ascontiguousarray(kernel.transpose(0, 1, 3, 2)).reshape(kh * kw * o, c)
+    products = _workspace.take((kh * kw * o, n * h * w), x.dtype)
+    np.matmul(taps, np.ascontiguousarray(x).reshape(-1, c).T, out=products)
+    maps = products.reshape(kh, kw, o, n, h, w)
+    out = np.zeros((o, n, oh, ow), dtype=x.dtype)
     for i in range(kh):
         dy = i * dilation[0] - top  # output row y reads input row y + dy
         y0, y1 = max(0, -dy), min(oh, h - dy)
@@ -187,9 +188,9 @@ def _correlate_by_taps(x: np.ndarray, kernel: np.ndarray, pads: Pads,
             dx = j * dilation[1] - left
             x0, x1 = max(0, -dx), min(ow, w - dx)
             if y0 < y1 and x0 < x1:
-                out[:, y0:y1, x0:x1] += maps[:, y0 + dy:y1 + dy, x0 + dx:x1 + dx, i, j]
+                out[:, :, y0:y1, x0:x1] += maps[i, j, :, :, y0 + dy:y1 + dy, x0 + dx:x1 + dx]
     _workspace.give(products)
-    return out
+    return np.ascontiguousarray(out.transpose(1, 2, 3, 0))
 
 
 def _kernel_gradient(columns: np.ndarray, grad_out: np.ndarray,
