@@ -3,10 +3,11 @@
 A script, not a test: ``python benchmarks/ops.py [--quick] [--repeats N]``. For every conv layer
 of ExampleCNN (seeds/000, task 13), the CIFAR-10 CNN (seeds/001) and cnn2 (seeds/003) at their
 batch sizes it times one forward pass plus the backward pass to both the input and the kernel,
-in float32, and prints the median over several repetitions (after warm-up) and the ratio
-faltung / PyTorch. PyTorch runs ``torch.nn.functional.conv2d`` on NCHW with autograd and
-``torch.set_num_threads(2)``, in the same process, alternating with faltung, so both see the same
-machine load. The target of issue 2 is a ratio of at most 1.5 on every shape.
+in float32 (then the same for the models' 2x2 max pools), and prints the median over several
+repetitions (after warm-up) and the ratio faltung / PyTorch. PyTorch runs
+``torch.nn.functional.conv2d`` on NCHW with autograd and ``torch.set_num_threads(2)``, in the
+same process, alternating with faltung, so both see the same machine load. The target of
+issue 2 is a ratio of at most 1.5 on every shape.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from faltung.ops import conv2d
+from faltung.ops import conv2d, max_pool2d
 from faltung.tensor import Tensor
 
 
@@ -62,6 +63,17 @@ SHAPES = [
     ConvShape("cnn2", "conv2", 128, 28, 28, 32, 32),
     ConvShape("cnn2", "conv3", 128, 14, 14, 32, 64),
     ConvShape("cnn2", "conv4", 128, 14, 14, 64, 64),
+]
+
+
+# The 2x2 max pools of the same models (input of the pool, NHWC).
+POOLS = [
+    ("ExampleCNN", "pool", (128, 26, 26, 32)),
+    ("CIFAR CNN", "pool_12", (32, 32, 32, 32)),
+    ("CIFAR CNN", "pool_13", (32, 16, 16, 64)),
+    ("CIFAR CNN", "pool_14", (32, 8, 8, 128)),
+    ("cnn2", "pool1", (128, 28, 28, 32)),
+    ("cnn2", "pool2", (128, 14, 14, 64)),
 ]
 
 
@@ -119,6 +131,36 @@ def torch_step(shape: ConvShape, rng: np.random.Generator) -> Callable[[], objec
     return step
 
 
+def faltung_pool_step(shape: tuple[int, ...], rng: np.random.Generator) \
+        -> Callable[[], object]:
+    """max_pool2d 2x2 forward, then backward to the input."""
+    x = rng.standard_normal(shape, dtype=np.float32)
+    g = rng.standard_normal((shape[0], shape[1] // 2, shape[2] // 2, shape[3]), dtype=np.float32)
+
+    def step() -> np.ndarray | None:
+        xt = Tensor(x, requires_grad=True)
+        max_pool2d(xt, 2).backward(g)
+        return xt.grad
+
+    return step
+
+
+def torch_pool_step(shape: tuple[int, ...], rng: np.random.Generator) -> Callable[[], object]:
+    """The same with torch.nn.functional.max_pool2d on NCHW."""
+    import torch
+
+    n, h, w, c = shape
+    x = torch.from_numpy(rng.standard_normal((n, c, h, w), dtype=np.float32))
+    g = torch.from_numpy(rng.standard_normal((n, c, h // 2, w // 2), dtype=np.float32))
+
+    def step() -> object:
+        xt = x.detach().requires_grad_()
+        torch.nn.functional.max_pool2d(xt, 2).backward(g)
+        return xt.grad
+
+    return step
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse the flags, time every shape, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -152,8 +194,19 @@ def main(argv: list[str] | None = None) -> None:
         worst = max(worst, ratio)
         print(f"{shape.model:<11} {shape.layer:<10} {shape.describe():<32} "
               f"{ours:>10.2f} {theirs:>9.2f} {ratio:>6.2f} {ours_best / theirs_best:>10.2f}")
+    print("\nmax_pool2d 2x2 forward + backward")
+    print(header)
+    print("-" * len(header))
+    pools = POOLS[::2] if args.quick else POOLS
+    for model, layer, pool_shape in pools:
+        (ours, ours_best), (theirs, theirs_best) = _time_ms(
+            [faltung_pool_step(pool_shape, rng), torch_pool_step(pool_shape, rng)], repeats,
+            warmup)
+        described = "x".join(map(str, pool_shape))
+        print(f"{model:<11} {layer:<10} {described:<32} {ours:>10.2f} {theirs:>9.2f} "
+              f"{ours / theirs:>6.2f} {ours_best / theirs_best:>10.2f}")
     print(f"times are medians; best ratio = best faltung time / best torch time\n"
-          f"worst median ratio {worst:.2f} (target <= 1.5)")
+          f"worst median conv2d ratio {worst:.2f} (target <= 1.5)")
 
 
 if __name__ == "__main__":
