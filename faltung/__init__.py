@@ -17,7 +17,8 @@ __all__ = ["Tensor", "Variable", "enable_grad", "floatx", "is_grad_enabled", "no
 # Keras's public sub-modules, imported on first use so that ``import faltung`` stays fast.
 _SUBMODULES = {
     "activations", "applications", "backend", "callbacks", "datasets", "initializers", "layers",
-    "losses", "metrics", "models", "optimizers", "preprocessing", "regularizers", "utils",
+    "export", "losses", "metrics", "models", "optimizers", "preprocessing", "regularizers",
+    "saving", "utils",
 }
 
 

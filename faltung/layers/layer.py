@@ -8,7 +8,9 @@ Functional model is wired, and returns symbolic outputs of the inferred shape.
 
 from __future__ import annotations
 
+import contextvars
 import itertools
+import math
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -22,6 +24,10 @@ from faltung.variables import Variable
 
 _NAME_COUNTS: dict[str, int] = {}
 _NODE_COUNTER = itertools.count()
+#: While a model is rebuilt from a file: how many more weight values may be created. The file's
+#: weights must fit in its size, so a config declaring huge layers fails before allocating.
+WEIGHT_BUDGET: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "WEIGHT_BUDGET", default=None)
 
 
 def unique_name(base: str) -> str:
@@ -122,6 +128,15 @@ class Layer:
                    regularizer: Any = None, trainable: bool = True, dtype: Any = None,
                    constraint: Any = None) -> Variable:
         """Create a Variable of this layer, initialised now (Keras's ``add_weight``)."""
+        budget = WEIGHT_BUDGET.get()
+        if budget is not None:
+            if any(int(d) < 0 for d in shape):
+                raise ValueError(f"Layer {self.name!r}: weight {name!r} has a negative shape "
+                                 f"{tuple(shape)}")
+            budget[0] -= math.prod(int(d) for d in shape)
+            if budget[0] < 0:
+                raise ValueError(f"Layer {self.name!r}: weight {name!r} of shape "
+                                 f"{tuple(shape)} is larger than the model file can hold")
         init = initializers_module.get(initializer)
         value = init(tuple(shape), dtype=np.dtype(dtype or self.dtype))
         variable = Variable(value, trainable=trainable and self._trainable, name=name,

@@ -1,13 +1,35 @@
-"""Model configurations as Keras writes them (``get_config``), and models rebuilt from them.
+"""Model configurations as Keras 3 writes them (``get_config``), and models rebuilt from them.
 
-Class names are resolved only against faltung's own registry of layers, never imported or
-evaluated from the configuration, so a configuration from a file cannot run code."""
+Class names are resolved only against faltung's own registry of layers (plus what the caller
+passes in ``custom_objects``), never imported or evaluated from the configuration, so a
+configuration from a file cannot run code. Reading accepts Keras 3's format (inbound nodes as
+``{"args": [__keras_tensor__ ...], "kwargs": {}}``, dtype policies) and the legacy Keras 2 one
+(inbound nodes as ``[[name, node, tensor, kwargs], ...]``, ``batch_input_shape``).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from faltung.layers.layer import Layer
+
+# Keras 3 layer arguments that faltung does not implement, with the value at which they change
+# nothing: a config carrying that value loads; any other value is refused with a clear error.
+IGNORABLE = {
+    "groups": 1, "quantization_config": None, "activity_regularizer": None,
+    "kernel_constraint": None, "bias_constraint": None, "beta_constraint": None,
+    "gamma_constraint": None, "alpha_constraint": None, "embeddings_constraint": None,
+    "synchronized": False, "renorm": False, "renorm_clipping": None, "renorm_momentum": 0.99,
+    "ragged": False, "optional": False, "sparse": False, "lora_rank": None, "lora_alpha": None,
+    "input_length": None, "autocast": True, "alpha_regularizer": None,
+    "embeddings_regularizer": None,
+}
+# keys that are informative only (Keras writes them, faltung has nothing to do with them)
+_DROPPED = ("build_config", "shared_object_id")
+
+
+class ConfigError(ValueError):
+    """A model configuration faltung cannot turn into a model."""
 
 
 def registry() -> dict[str, type]:
@@ -19,76 +41,268 @@ def registry() -> dict[str, type]:
         value = getattr(layers, name)
         if isinstance(value, type) and issubclass(value, Layer):
             known[value.__name__] = value
+    known["Convolution2D"] = known["Conv2D"]
     return known
 
 
+def _dtype_policy(dtype: Any) -> Any:
+    if isinstance(dtype, str):
+        return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": dtype},
+                "registered_name": None}
+    return dtype
+
+
 def layer_config(layer: Layer) -> dict[str, Any]:
-    class_name = "Functional" if type(layer).__name__ == "Model" else type(layer).__name__
-    return {"module": "keras.layers", "class_name": class_name,
-            "config": layer.get_config(), "registered_name": None}
+    """``{"module", "class_name", "config", "registered_name"}`` as Keras 3 writes a layer."""
+    from faltung.models.model import Model
+    if isinstance(layer, Model):
+        class_name = "Functional" if type(layer).__name__ == "Model" else type(layer).__name__
+        module = "keras.src.models.functional" if class_name == "Functional" else "keras"
+    else:
+        class_name, module = type(layer).__name__, "keras.layers"
+    config = dict(layer.get_config())
+    if "dtype" in config and class_name != "InputLayer":
+        config["dtype"] = _dtype_policy(config["dtype"])
+    # faltung records input_shape= of a first layer as batch_input_shape; Keras 3 moves it to
+    # an InputLayer, which faltung's Sequential config already has.
+    config.pop("batch_input_shape", None)
+    entry: dict[str, Any] = {"module": module, "class_name": class_name, "config": config,
+                             "registered_name": None}
+    build_shape = getattr(layer, "_build_shape", None)
+    if layer.built and build_shape is not None and class_name != "InputLayer":
+        entry["build_config"] = {"input_shape": build_shape}
+    return entry
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists (JSON's view), recursively, to compare or check configs."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _clean_layer_kwargs(cls: type, class_name: str, config: dict[str, Any]) -> dict[str, Any]:
+    import inspect
+    config = {k: v for k, v in config.items() if k not in _DROPPED}
+    dtype = config.get("dtype")
+    if isinstance(dtype, dict):
+        inner = dtype.get("config")
+        name = inner.get("name") if isinstance(inner, dict) else None
+        if not isinstance(name, str):
+            raise ConfigError(f"Layer {config.get('name')!r} ({class_name}): unreadable dtype "
+                              f"{dtype!r}")
+        if name.startswith("mixed_"):
+            raise ConfigError(f"Layer {config.get('name')!r}: mixed precision policy {name!r} "
+                              "is not supported by faltung (float32 only)")
+        config["dtype"] = name
+    try:
+        accepted = set(inspect.signature(cls.__init__).parameters)
+    except (TypeError, ValueError):
+        accepted = set()
+    for key in list(config):
+        if key in IGNORABLE and key not in accepted:
+            default = IGNORABLE[key]
+            value = config.pop(key)
+            if value != default and not (default is None and value in ({}, [])):
+                raise ConfigError(f"Layer {config.get('name')!r} ({class_name}): {key}="
+                                  f"{value!r} is not supported by faltung")
+    return config
 
 
 def layer_from_config(config: dict[str, Any], custom_objects: dict | None = None) -> Layer:
+    """The layer described by ``{"class_name", "config"}``; unknown classes (and Lambda, which
+    would hold code) are refused unless passed in ``custom_objects``."""
+    if not isinstance(config, dict):
+        raise ConfigError(f"A layer entry must be a JSON object, got {type(config).__name__}")
     class_name = config.get("class_name")
-    known = {**registry(), **(custom_objects or {})}
-    if class_name not in known:
-        raise ValueError(f"Unknown layer class {class_name!r}: faltung has no such layer (pass "
-                         "it in custom_objects if it is your own)")
-    return known[class_name].from_config(config.get("config", {}))
+    registered = config.get("registered_name")
+    custom = custom_objects or {}
+    cls = custom.get(class_name) or (custom.get(registered) if isinstance(registered, str)
+                                     else None)
+    if cls is None:
+        cls = registry().get(class_name) if isinstance(class_name, str) else None
+    if cls is None:
+        if class_name in ("Lambda", "TFOpLambda", "SlicingOpLambda"):
+            raise ConfigError(f"The model contains a {class_name} layer, whose Python code "
+                              "faltung never loads from a file; rebuild that part in code, or "
+                              f"pass custom_objects={{'{class_name}': YourLayer}}")
+        raise ConfigError(f"Unknown layer class {class_name!r}: faltung has no such layer "
+                          "(pass it in custom_objects if it is your own)")
+    inner = config.get("config", {})
+    if not isinstance(inner, dict):
+        raise ConfigError(f"Layer {class_name}: its 'config' must be a JSON object")
+    if class_name in ("Functional", "Model", "Sequential") and \
+            cls in (registry()["Functional"], registry()["Sequential"]):
+        return cls.from_config(inner, custom_objects=custom_objects)
+    return cls.from_config(_clean_layer_kwargs(cls, str(class_name), inner))
 
 
 def functional_config(model: Any) -> dict[str, Any]:
-    """Layers with their inbound connections, and which tensors are the inputs and outputs."""
+    """Layers with their inbound nodes in Keras 3's format, and which tensors are the inputs and
+    outputs (a single input or output as one ``[name, node, tensor]``, as Keras writes it)."""
     graph = model._graph
+    # node indices count only the nodes inside this model (a layer may have been called
+    # elsewhere too), as Keras 3 renumbers them
+    kept: dict[int, int] = {}
+    for layer in graph.layers:
+        index = 0
+        for node in layer._inbound_nodes:
+            if any(node is n for n in graph.nodes):
+                kept[id(node)] = index
+                index += 1
+
+    def ref(tensor: Any) -> list[Any]:
+        layer, node_index, tensor_index = tensor._history
+        return [layer.name, kept.get(id(layer._inbound_nodes[node_index]), node_index),
+                tensor_index]
+
+    def keras_tensor(tensor: Any) -> dict[str, Any]:
+        return {"class_name": "__keras_tensor__",
+                "config": {"shape": list(tensor.shape), "dtype": tensor.dtype,
+                           "keras_history": ref(tensor)}}
+
+    def structure(value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            return [structure(v) for v in value]
+        return keras_tensor(value)
+
     layers = []
     for layer in graph.layers:
         entry = layer_config(layer)
         entry["name"] = layer.name
         inbound = []
         for node in layer._inbound_nodes:
-            if not any(node is n for n in graph.nodes):
+            if id(node) not in kept or not node.input_tensors:
                 continue
-            inbound.append([_ref(t) for t in node.input_tensors])
+            args = [structure(node.inputs)] + [structure(a) for a in node.kwargs.get("_args", ())]
+            inbound.append({"args": args, "kwargs": {}})
         entry["inbound_nodes"] = inbound
         layers.append(entry)
+    inputs = [ref(t) for t in graph.input_tensors]
+    outputs = [ref(t) for t in graph.output_tensors]
+    single_in = not isinstance(graph.inputs, (list, tuple, dict))
+    single_out = not isinstance(graph.outputs, (list, tuple, dict))
     return {"name": model.name, "trainable": model.trainable, "layers": layers,
-            "input_layers": [_ref(t) for t in graph.input_tensors],
-            "output_layers": [_ref(t) for t in graph.output_tensors]}
+            "input_layers": inputs[0] if single_in else inputs,
+            "output_layers": outputs[0] if single_out else outputs}
 
 
-def _ref(tensor: Any) -> list[Any]:
-    layer, node_index, tensor_index = tensor._history
-    return [layer.name, node_index, tensor_index]
+def _is_ref(value: Any) -> bool:
+    return isinstance(value, list) and len(value) in (3, 4) and isinstance(value[0], str) \
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value[1:3])
+
+
+def _node_inputs(node: Any) -> tuple[Any, list[tuple[str, int, int]]]:
+    """(structure of references, flat list of references) of one inbound node, in Keras 3's
+    or the legacy format."""
+    refs: list[tuple[str, int, int]] = []
+
+    def walk(value: Any, depth: int = 0) -> Any:
+        if depth > 32:
+            raise ConfigError("Model config: inbound nodes nested too deeply")
+        if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
+            history = (value.get("config") or {}).get("keras_history")
+            if not _is_ref(history):
+                raise ConfigError(f"Model config: bad keras_history {history!r}")
+            refs.append((history[0], history[1], history[2]))
+            return refs[-1]
+        if isinstance(value, list):
+            return [walk(v, depth + 1) for v in value]
+        raise ConfigError(f"Model config: unexpected value in an inbound node: {value!r:.80}")
+
+    if isinstance(node, dict):
+        args = node.get("args", [])
+        kwargs = node.get("kwargs", {}) or {}
+        if not isinstance(args, list) or not args or not isinstance(kwargs, dict):
+            raise ConfigError(f"Model config: bad inbound node {node!r:.120}")
+        extra = {k: v for k, v in kwargs.items() if k not in ("mask", "training")
+                 and v is not None}
+        if extra:
+            raise ConfigError(f"Model config: call arguments {sorted(extra)} are not "
+                              "supported by faltung")
+        if len(args) > 1:
+            raise ConfigError("Model config: a layer called with several positional "
+                              "arguments is not supported by faltung")
+        return walk(args[0]), refs
+    if isinstance(node, list) and node and all(_is_ref(r) for r in node):
+        for r in node:
+            refs.append((r[0], r[1], r[2]))
+        return (refs[0] if len(refs) == 1 else list(refs)), refs
+    raise ConfigError(f"Model config: bad inbound node {node!r:.120}")
+
+
+def _refs(value: Any, what: str) -> list[tuple[str, int, int]]:
+    if _is_ref(value):
+        return [(value[0], value[1], value[2])]
+    if isinstance(value, list) and value and all(_is_ref(v) for v in value):
+        return [(v[0], v[1], v[2]) for v in value]
+    raise ConfigError(f"Model config: bad {what} {value!r:.120}")
 
 
 def functional_from_config(config: dict[str, Any], custom_objects: dict | None = None) -> Any:
     """Rebuild the layers and call them on each other in the recorded order."""
     from faltung.layers.input_layer import InputLayer
     from faltung.models.model import Model
+    if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+        raise ConfigError("Model config: expected an object with a list of 'layers'")
     created: dict[str, Layer] = {}
+    pending: list[tuple[str, int, Any]] = []  # (layer name, node index, node)
+    for entry in config["layers"]:
+        if not isinstance(entry, dict):
+            raise ConfigError("Model config: every layer entry must be a JSON object")
+        name = entry.get("name") or (entry.get("config") or {}).get("name")
+        if not isinstance(name, str) or name in created:
+            raise ConfigError(f"Model config: missing or repeated layer name {name!r}")
+        layer = layer_from_config(entry, custom_objects)
+        created[name] = layer
+        nodes = entry.get("inbound_nodes", [])
+        if not isinstance(nodes, list):
+            raise ConfigError(f"Model config: inbound_nodes of {name!r} must be a list")
+        pending.extend((name, i, node) for i, node in enumerate(nodes))
     outputs: dict[tuple[str, int], list[Any]] = {}
-    pending = list(config["layers"])
+    for name, layer in created.items():
+        if isinstance(layer, InputLayer):
+            outputs[(name, 0)] = [layer.output]
     while pending:
         progressed = False
-        for entry in list(pending):
-            name = entry.get("name") or entry["config"]["name"]
-            needed = [ref[0] for node in entry.get("inbound_nodes", []) for ref in node]
-            if any((n, 0) not in outputs for n in needed):
+        for item in list(pending):
+            name, index, node = item
+            if index > 0 and (name, index - 1) not in outputs:
                 continue
-            layer = layer_from_config(entry, custom_objects)
-            created[name] = layer
-            if isinstance(layer, InputLayer):
-                outputs[(name, 0)] = [layer.output]
-            for i, node in enumerate(entry.get("inbound_nodes", [])):
-                args = [outputs[(ref[0], ref[1])][ref[2]] for ref in node]
-                out = layer(args if len(args) > 1 else args[0])
-                outputs[(name, i)] = out if isinstance(out, list) else [out]
-            pending.remove(entry)
+            structure, refs = _node_inputs(node)
+            if any((r[0], r[1]) not in outputs for r in refs):
+                continue
+            for r in refs:
+                if not 0 <= r[2] < len(outputs[(r[0], r[1])]):
+                    raise ConfigError(f"Model config: layer {r[0]!r} has no output {r[2]}")
+
+            def resolve(value: Any) -> Any:
+                if isinstance(value, tuple):
+                    return outputs[(value[0], value[1])][value[2]]
+                return [resolve(v) for v in value]
+
+            out = created[name](resolve(structure))
+            outputs[(name, index)] = out if isinstance(out, list) else [out]
+            pending.remove(item)
             progressed = True
         if not progressed:
-            raise ValueError("Model config: the layers' connections are inconsistent (a layer "
-                             "refers to a layer that does not exist)")
-    inputs = [outputs[(r[0], r[1])][r[2]] for r in config["input_layers"]]
-    outs = [outputs[(r[0], r[1])][r[2]] for r in config["output_layers"]]
-    return Model(inputs if len(inputs) > 1 else inputs[0],
-                 outs if len(outs) > 1 else outs[0], name=config.get("name"))
+            raise ConfigError("Model config: the layers' connections are inconsistent (a "
+                              "layer refers to a layer or call that does not exist, or to "
+                              "itself)")
+
+    def pick(r: tuple[str, int, int]) -> Any:
+        tensors = outputs.get((r[0], r[1]))
+        if tensors is None or not 0 <= r[2] < len(tensors):
+            raise ConfigError(f"Model config: input/output {list(r)} does not exist")
+        return tensors[r[2]]
+
+    single_in = _is_ref(config.get("input_layers"))
+    single_out = _is_ref(config.get("output_layers"))
+    inputs = [pick(r) for r in _refs(config.get("input_layers"), "input_layers")]
+    outs = [pick(r) for r in _refs(config.get("output_layers"), "output_layers")]
+    name = config.get("name")
+    return Model(inputs[0] if single_in else inputs, outs[0] if single_out else outs,
+                 name=name if isinstance(name, str) else None,
+                 trainable=bool(config.get("trainable", True)))

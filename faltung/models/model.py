@@ -145,6 +145,23 @@ class Model(Trainer, Layer):
         from faltung.models.config import functional_from_config
         return functional_from_config(config, custom_objects)
 
+    # -- files ------------------------------------------------------------------------------
+    def save(self, filepath: Any, overwrite: bool = True, include_optimizer: bool = True,
+             **kwargs: Any) -> None:
+        """Write the model to '.keras' (Keras 3 format) or '.h5' (legacy HDF5), atomically."""
+        from faltung.saving import save_model
+        save_model(self, filepath, overwrite=overwrite, include_optimizer=include_optimizer)
+
+    def save_weights(self, filepath: Any, overwrite: bool = True) -> None:
+        """Write the weights to '.weights.h5' (Keras 3 layout), atomically."""
+        from faltung.saving import save_weights
+        save_weights(self, filepath, overwrite=overwrite)
+
+    def load_weights(self, filepath: Any, skip_mismatch: bool = False) -> None:
+        """Load weights from '.weights.h5', '.keras' or legacy '.h5' (by layer position)."""
+        from faltung.saving import load_weights
+        load_weights(self, filepath, skip_mismatch=skip_mismatch)
+
     def summary(self, line_length: int | None = None, positions: Any = None,
                 print_fn: Any = None, expand_nested: bool = False,
                 show_trainable: bool = False) -> None:

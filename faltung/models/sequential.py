@@ -107,9 +107,18 @@ class Sequential(Model):
     @classmethod
     def from_config(cls, config: dict[str, Any], custom_objects: dict | None = None) \
             -> Sequential:
-        from faltung.models.config import layer_from_config
-        model = cls(name=config.get("name"), trainable=config.get("trainable", True))
+        from faltung.models.config import ConfigError, layer_from_config
+        if isinstance(config, list):  # Keras 2.0-2.3 wrote the bare list of layers
+            config = {"layers": config}
+        if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+            raise ConfigError("Sequential config: expected an object with a list of 'layers'")
+        name = config.get("name")
+        model = cls(name=name if isinstance(name, str) else None,
+                    trainable=bool(config.get("trainable", True)))
         for layer_config in config["layers"]:
             model.add(layer_from_config(layer_config, custom_objects))
+        shape = config.get("build_input_shape")
+        if model._graph is None and isinstance(shape, list) and model._stack:
+            model.build(tuple(shape))
         return model
 

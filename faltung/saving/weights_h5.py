@@ -1,0 +1,270 @@
+"""Keras 3's weights layout (``.weights.h5`` files and ``model.weights.h5`` inside ``.keras``):
+``vars`` of the model at the root, each layer under ``layers/<snake-case class name>[_n]/vars/<i>``
+(nested models recurse into ``.../layers``), the optimizer under ``optimizer/vars/<i>``.
+
+Reading checks every object before touching data: only hard links inside the file (no external
+links), plain numeric datasets (no external or virtual storage, which could pull bytes from
+other files), and each dataset's declared shape against the variable it fills.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from faltung.saving.atomic import atomic_path
+from faltung.saving.errors import ModelFileError
+
+MAX_NAMES = 1_000_000  # entries in a name-list attribute
+
+
+def h5py_module() -> Any:
+    try:
+        import h5py
+    except ImportError:  # pragma: no cover - h5py is a dependency
+        raise ImportError("Saving and loading model files needs h5py: pip install h5py") \
+            from None
+    return h5py
+
+
+@contextlib.contextmanager
+def open_h5(path: str | os.PathLike, what: str = "model file") -> Iterator[Any]:
+    """An HDF5 file opened read-only; anything h5py or HDF5 raises becomes ModelFileError."""
+    h5py = h5py_module()
+    try:
+        handle = h5py.File(path, "r")
+    except FileNotFoundError:
+        raise
+    except Exception as error:
+        raise ModelFileError(f"{os.fspath(path)!r} is not a readable HDF5 {what}: "
+                             f"{error}") from None
+    try:
+        yield handle
+    except ModelFileError:
+        raise
+    except Exception as error:
+        raise ModelFileError(f"{os.fspath(path)!r}: corrupt or unexpected {what} content "
+                             f"({type(error).__name__}: {error})") from error
+    finally:
+        with contextlib.suppress(Exception):
+            handle.close()
+
+
+def child(group: Any, name: str, kind: str = "any") -> Any:
+    """``group[name]`` if it is a hard link inside the file, else None; refuses external and
+    soft links (they could point at other files)."""
+    h5py = h5py_module()
+    if not isinstance(name, str) or name not in group:
+        return None
+    link = group.get(name, getlink=True)
+    if not isinstance(link, h5py.HardLink):
+        raise ModelFileError(f"{group.name}/{name}: links to other objects or files are not "
+                             "allowed in model files")
+    obj = group[name]
+    if kind == "group" and not isinstance(obj, h5py.Group):
+        raise ModelFileError(f"{obj.name} should be a group")
+    if kind == "dataset" and not isinstance(obj, h5py.Dataset):
+        raise ModelFileError(f"{obj.name} should be a dataset")
+    return obj
+
+
+def read_array(dataset: Any, shape: tuple[int, ...] | None, where: str) -> np.ndarray:
+    """The values of a numeric dataset whose declared shape is ``shape`` (checked before
+    reading, so a hostile shape never allocates)."""
+    h5py = h5py_module()
+    if not isinstance(dataset, h5py.Dataset):
+        raise ModelFileError(f"{where}: expected a dataset")
+    if dataset.external or dataset.is_virtual:
+        raise ModelFileError(f"{where}: datasets stored outside the file are not allowed")
+    if dataset.dtype.kind not in "fiub" or dataset.dtype.itemsize > 8:
+        raise ModelFileError(f"{where}: expected numbers, found dtype {dataset.dtype}")
+    if shape is not None and tuple(dataset.shape) != tuple(shape):
+        raise ModelFileError(f"{where}: the file holds shape {tuple(dataset.shape)}, the model "
+                             f"expects {tuple(shape)}")
+    return np.asarray(dataset[()])
+
+
+def read_names(group: Any, name: str) -> list[str]:
+    """A list-of-strings attribute, also when Keras split it into ``name0``, ``name1``..."""
+    attrs = group.attrs
+    if name in attrs:
+        chunks = [attrs[name]]
+    else:
+        chunks = []
+        while f"{name}{len(chunks)}" in attrs and len(chunks) < 10_000:
+            chunks.append(attrs[f"{name}{len(chunks)}"])
+        if not chunks:
+            raise ModelFileError(f"{group.name}: attribute {name!r} is missing")
+    out: list[str] = []
+    for chunk in chunks:
+        values = np.atleast_1d(np.asarray(chunk))
+        if values.size > MAX_NAMES or values.dtype.kind not in "OSUf":
+            raise ModelFileError(f"{group.name}: attribute {name!r} is not a list of names")
+        if values.dtype.kind == "f" and values.size:
+            raise ModelFileError(f"{group.name}: attribute {name!r} is not a list of names")
+        for v in values.tolist():
+            if isinstance(v, bytes):
+                v = v.decode("utf8")
+            if not isinstance(v, str):
+                raise ModelFileError(f"{group.name}: attribute {name!r} is not a list of "
+                                     "names")
+            out.append(v)
+    return out
+
+
+def read_text_attr(obj: Any, name: str, limit: int = 256 * 2**20) -> str | None:
+    if name not in obj.attrs:
+        return None
+    value = obj.attrs[name]
+    if isinstance(value, np.ndarray) and value.shape == ():
+        value = value.item()
+    if isinstance(value, bytes):
+        value = value.decode("utf8")
+    if not isinstance(value, str) or len(value) > limit:
+        raise ModelFileError(f"{obj.name}: attribute {name!r} should be a JSON string")
+    return value
+
+
+# -- Keras 3 layout --------------------------------------------------------------------------
+def _name_key(name: str) -> str:
+    return "~" + name if name.startswith("_") else name
+
+
+def layer_paths(model: Any, path: str = "") -> list[tuple[str, Any]]:
+    """``(group path, layer)`` for the model and every layer inside, named as Keras 3's saver
+    names them (class names in snake case, numbered when repeated)."""
+    from faltung.layers.layer import Layer
+    from faltung.models.model import Model
+    from faltung.optimizers.base import to_snake_case
+    out: list[tuple[str, Any]] = [(path, model)]
+    if not isinstance(model, Model):
+        return out
+    if model._graph is not None or type(model).__name__ == "Sequential":
+        used: dict[str, int] = {}
+        for layer in model.layers:
+            cls = "Functional" if type(layer) is Model else type(layer).__name__
+            base = to_snake_case(cls)
+            if base in used:
+                used[base] += 1
+                base = f"{base}_{used[base]}"
+            else:
+                used[base] = 0
+            out.extend(layer_paths(layer, f"{path}/layers/{base}".lstrip("/")))
+    else:  # subclassed: layers by attribute name
+        attrs = sorted((k for k, v in vars(model).items() if isinstance(v, Layer)),
+                       key=_name_key)
+        for attr in attrs:
+            out.extend(layer_paths(getattr(model, attr), f"{path}/{attr}".lstrip("/")))
+    return out
+
+
+def _vars_path(path: str) -> str:
+    return f"{path}/vars" if path else "vars"
+
+
+def write_keras_layout(h5file: Any, model: Any, include_optimizer: bool) -> None:
+    """Fill an open, empty HDF5 file with the model's (and optimizer's) variables."""
+    seen: set[int] = set()
+    for path, layer in layer_paths(model):
+        group = h5file.require_group(_vars_path(path))
+        group.attrs["name"] = layer.name
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        for i, variable in enumerate(layer._weights):
+            group.create_dataset(str(i), data=np.asarray(variable.data))
+    optimizer = getattr(model, "optimizer", None)
+    if include_optimizer and optimizer is not None:
+        group = h5file.require_group("optimizer/vars")
+        group.attrs["name"] = optimizer.name
+        for i, variable in enumerate(optimizer.variables):
+            group.create_dataset(str(i), data=np.asarray(variable.data))
+
+
+def read_keras_layout(h5file: Any, model: Any, load_optimizer: bool) -> None:
+    """Check every layer's variables against the file, then assign them all (nothing is
+    changed when anything does not fit)."""
+    assignments: list[tuple[Any, np.ndarray]] = []
+    seen: set[int] = set()
+    for path, layer in layer_paths(model):
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        own = layer._weights
+        group = child(h5file, _vars_path(path), "group") if _exists(h5file, path) else None
+        stored = sorted(group.keys(), key=_index_key) if group is not None else []
+        if len(stored) != len(own):
+            raise ModelFileError(
+                f"Layer {layer.name!r} ({type(layer).__name__}, file path "
+                f"{_vars_path(path)!r}) has {len(own)} weight(s), the file holds "
+                f"{len(stored)}: the file does not belong to this model")
+        for i, variable in enumerate(own):
+            where = f"{_vars_path(path)}/{i}"
+            data = read_array(child(group, str(i), "dataset"), variable.shape, where)
+            assignments.append((variable, data))
+    optimizer = getattr(model, "optimizer", None)
+    if load_optimizer and optimizer is not None and _exists(h5file, "optimizer"):
+        assignments.extend(optimizer_assignments(h5file, model, optimizer))
+    for variable, data in assignments:
+        variable.assign(data.astype(variable.dtype, copy=False))
+
+
+def _exists(h5file: Any, path: str) -> bool:
+    group = h5file
+    for part in _vars_path(path).split("/"):
+        if child(group, part) is None:
+            return False
+        group = group[part]
+    return True
+
+
+def _index_key(name: str) -> Any:
+    if not name.isdigit():
+        raise ModelFileError(f"Unexpected entry {name!r} among a layer's weights")
+    return int(name)
+
+
+def optimizer_assignments(h5file: Any, model: Any, optimizer: Any) -> list[tuple[Any, Any]]:
+    """Pairs (optimizer variable, stored value), after building the optimizer for the model's
+    trainable weights as Keras does. A count mismatch warns and keeps a fresh state (Keras's
+    behaviour)."""
+    group = child(child(h5file, "optimizer", "group"), "vars", "group")
+    if group is None:
+        return []
+    if not optimizer.built:
+        optimizer.build(model.trainable_weights)
+    names = sorted(group.keys(), key=_index_key)
+    variables = optimizer.variables
+    if len(names) != len(variables):
+        warnings.warn(f"Skipping the optimizer state: the optimizer {optimizer.name!r} has "
+                      f"{len(variables)} variables, the file holds {len(names)}",
+                      stacklevel=4)
+        return []
+    return [(v, read_array(child(group, str(i), "dataset"), v.shape, f"optimizer/vars/{i}"))
+            for i, v in enumerate(variables)]
+
+
+def save_weights_file(model: Any, filepath: Any) -> None:
+    """``model.save_weights("w.weights.h5")``: Keras 3's layout (with the optimizer state, as
+    Keras), written atomically."""
+    h5py = h5py_module()
+    _require_built(model)
+    with atomic_path(filepath) as tmp, h5py.File(tmp, "w") as f:
+        write_keras_layout(f, model, include_optimizer=True)
+
+
+def load_weights_file(model: Any, filepath: Any) -> None:
+    _require_built(model)
+    with open_h5(filepath, "weights file") as f:
+        read_keras_layout(f, model, load_optimizer=True)
+
+
+def _require_built(model: Any) -> None:
+    if not getattr(model, "built", False):
+        raise ValueError(f"Model {getattr(model, 'name', model)!r} is not built yet, so it has "
+                         "no weights: call it on data or give it an input shape first")
