@@ -350,3 +350,87 @@ def resolve(identifier: str | Metric | Callable, loss: object = None,
     if isinstance(identifier, str):
         obj.name = identifier
     return obj
+
+
+# -- classification report (seeds/001: precision / recall / F1 per class) ----------------------
+
+def confusion_matrix(y_true: object, y_pred: object, num_classes: int | None = None) \
+        -> np.ndarray:
+    """Counts ``cm[i, j]`` of samples of true class ``i`` predicted as class ``j`` (int64).
+
+    ``y_true`` and ``y_pred`` are class labels (any shape, flattened) or, when 2-D with more
+    than one column, one-hot rows / probabilities (their argmax is taken).
+    """
+    def labels(y: object, what: str) -> np.ndarray:
+        a = _array(y)
+        if a.ndim == 2 and a.shape[1] > 1:
+            a = a.argmax(axis=1)
+        a = a.reshape(-1)
+        if a.size and (a.min() < 0 or not np.all(a == np.round(a))):
+            raise ValueError(f"confusion_matrix: {what} must be class labels 0, 1, ..., "
+                             f"got values such as {a[:5]}")
+        return a.astype(np.int64)
+
+    t, p = labels(y_true, "y_true"), labels(y_pred, "y_pred")
+    if len(t) != len(p):
+        raise ValueError(f"confusion_matrix: {len(t)} true labels but {len(p)} predictions")
+    n = int(max(t.max(initial=-1), p.max(initial=-1)) + 1) if num_classes is None \
+        else int(num_classes)
+    if len(t) and max(t.max(), p.max()) >= n:
+        raise ValueError(f"confusion_matrix: a label is >= num_classes={n}")
+    return np.bincount(t * n + p, minlength=n * n).reshape(n, n)
+
+
+def precision_recall_f1(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-class precision, recall and F1 of a confusion matrix (0 where undefined, as
+    scikit-learn's ``zero_division=0``)."""
+    cm = np.asarray(cm, dtype=np.float64)
+    tp = np.diag(cm)
+    predicted, actual = cm.sum(axis=0), cm.sum(axis=1)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, actual, out=np.zeros_like(tp), where=actual > 0)
+    denominator = precision + recall
+    f1 = np.divide(2 * precision * recall, denominator, out=np.zeros_like(tp),
+                   where=denominator > 0)
+    return precision, recall, f1
+
+
+def classification_report(y_true: object, y_pred: object,
+                          target_names: list[str] | tuple[str, ...] | None = None,
+                          num_classes: int | None = None, output_dict: bool = False) \
+        -> str | dict[str, dict[str, float]]:
+    """Precision, recall, F1 and support per class plus accuracy and macro / weighted averages,
+    as scikit-learn's ``classification_report`` that seeds/001 prints (NumPy only)."""
+    if num_classes is None and target_names is not None:
+        num_classes = len(target_names)
+    cm = confusion_matrix(y_true, y_pred, num_classes)
+    n = len(cm)
+    names = list(target_names) if target_names is not None else [str(i) for i in range(n)]
+    if len(names) != n:
+        raise ValueError(f"classification_report: {len(names)} target names for {n} classes")
+    precision, recall, f1 = precision_recall_f1(cm)
+    support = cm.sum(axis=1)
+    total = int(support.sum())
+    report: dict[str, dict[str, float]] = {}
+    for i, name in enumerate(names):
+        report[name] = {"precision": float(precision[i]), "recall": float(recall[i]),
+                        "f1-score": float(f1[i]), "support": int(support[i])}
+    weights = support / max(total, 1)
+    report["accuracy"] = {"precision": float(np.trace(cm) / max(total, 1)), "support": total}
+    report["macro avg"] = {"precision": float(precision.mean()), "recall": float(recall.mean()),
+                           "f1-score": float(f1.mean()), "support": total}
+    report["weighted avg"] = {"precision": float(precision @ weights),
+                              "recall": float(recall @ weights),
+                              "f1-score": float(f1 @ weights), "support": total}
+    if output_dict:
+        return report
+    width = max(12, *(len(name) for name in names))
+    lines = [f"{'':>{width}} {'precision':>9} {'recall':>9} {'f1-score':>9} {'support':>9}", ""]
+    for name in names + ["macro avg", "weighted avg"]:
+        if name == "macro avg":
+            lines += ["", f"{'accuracy':>{width}} {'':>9} {'':>9} "
+                          f"{report['accuracy']['precision']:>9.2f} {total:>9}"]
+        row = report[name]
+        lines.append(f"{name:>{width}} {row['precision']:>9.2f} {row['recall']:>9.2f} "
+                     f"{row['f1-score']:>9.2f} {row['support']:>9}")
+    return "\n".join(lines)
