@@ -13,6 +13,13 @@ one GEMM. The backward pass follows the seminar paper (seeds/001, chapter 3) lit
 
 The transposed convolution is the adjoint of the convolution (seminar eqs. 2.6-2.9): its forward
 pass is the convolution's input gradient, and its backward pass is a convolution.
+
+Speed: every correlation is one GEMM. The window matrices (kh*kw times the input) come from a
+workspace of reused buffers instead of fresh allocations, the input gradient skips the rows of
+the forward padding instead of computing and cropping them, and where the correlation has far
+fewer output than input channels (the input gradient of a first layer, C = 1 or 3) it runs as
+kn2row -- one GEMM with all kernel taps, then the shifted product maps are added -- which avoids
+a window matrix kh*kw times the size of the many-channel operand.
 """
 
 from __future__ import annotations
