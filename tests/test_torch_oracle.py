@@ -569,3 +569,36 @@ def test_binary_cross_entropy_with_logits(shape: tuple) -> None:
     assert_close(out, ref.detach().numpy(), "binary_cross_entropy_with_logits output")
     assert_close(dz, zt.grad.numpy(), "binary_cross_entropy_with_logits d logits")
     assert_close(dy, yt.grad.numpy(), "binary_cross_entropy_with_logits d labels")
+
+
+# -- composition: buffers reused between convolutions ---------------------------------------------
+def test_conv_stack_with_equal_shapes_and_two_backward_passes() -> None:
+    """Two convolutions of the same shape in one graph (their window matrices are alive at the
+    same time; conv2d reuses workspace buffers), a max pool and a transposed convolution, then
+    backward twice through the same graph: the gradients must add up to twice torch's."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 8, 8, 4))
+    k1, k2 = rng.standard_normal((3, 3, 4, 4)), rng.standard_normal((3, 3, 4, 4))
+    kt = rng.standard_normal((2, 2, 3, 4))  # conv2d_transpose kernel (kh, kw, out, in)
+
+    xt, k1t, k2t = nchw(x), leaf(k1.transpose(3, 2, 0, 1).copy()), leaf(
+        k2.transpose(3, 2, 0, 1).copy())
+    ktt = leaf(kt.transpose(3, 2, 0, 1).copy())
+    h = F.conv2d(F.pad(xt, (1, 1, 1, 1)), k1t)
+    h = F.conv2d(F.pad(torch.relu(h), (1, 1, 1, 1)), k2t) * h
+    h = F.max_pool2d(h, 2)
+    ref = F.conv_transpose2d(h, ktt, stride=2)
+    g = rng.standard_normal(nhwc(ref).shape)
+    ref.backward(torch.tensor(g.transpose(0, 3, 1, 2).copy()))
+
+    leaves = [Tensor(a, requires_grad=True) for a in (x, k1, k2, kt)]
+    h = ops.conv2d(leaves[0], leaves[1], padding="same")
+    h = ops.conv2d(ops.relu(h), leaves[2], padding="same") * h
+    out = ops.conv2d_transpose(ops.max_pool2d(h, 2), leaves[3], strides=2)
+    out.backward(g)
+    out.backward(g)
+    assert_close(out.data, nhwc(ref), "stack output")
+    assert_close(leaves[0].grad / 2, nhwc(xt.grad), "stack d x")
+    assert_close(leaves[1].grad / 2, k1t.grad.numpy().transpose(2, 3, 1, 0), "stack d k1")
+    assert_close(leaves[2].grad / 2, k2t.grad.numpy().transpose(2, 3, 1, 0), "stack d k2")
+    assert_close(leaves[3].grad / 2, ktt.grad.numpy().transpose(2, 3, 1, 0), "stack d kt")
