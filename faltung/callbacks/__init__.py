@@ -5,8 +5,9 @@ from faltung.callbacks.early_stopping import EarlyStopping
 from faltung.callbacks.history import History
 from faltung.callbacks.learning_rate import LearningRateScheduler, ReduceLROnPlateau
 from faltung.callbacks.logging import CSVLogger, LambdaCallback, TerminateOnNaN
+from faltung.callbacks.model_checkpoint import ModelCheckpoint
 from faltung.callbacks.progbar import ProgbarLogger
 
 __all__ = ["CSVLogger", "Callback", "CallbackList", "EarlyStopping", "History",
-           "LambdaCallback", "LearningRateScheduler", "ProgbarLogger", "ReduceLROnPlateau",
-           "TerminateOnNaN"]
+           "LambdaCallback", "LearningRateScheduler", "ModelCheckpoint", "ProgbarLogger",
+           "ReduceLROnPlateau", "TerminateOnNaN"]

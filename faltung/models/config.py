@@ -136,7 +136,11 @@ def layer_from_config(config: dict[str, Any], custom_objects: dict | None = None
     if class_name in ("Functional", "Model", "Sequential") and \
             cls in (registry()["Functional"], registry()["Sequential"]):
         return cls.from_config(inner, custom_objects=custom_objects)
-    return cls.from_config(_clean_layer_kwargs(cls, str(class_name), inner))
+    kwargs = _clean_layer_kwargs(cls, str(class_name), inner)
+    from faltung.layers.input_layer import InputLayer
+    if cls is InputLayer:  # takes Keras 2's batch_input_shape itself
+        return InputLayer(**kwargs)
+    return cls.from_config(kwargs)
 
 
 def functional_config(model: Any) -> dict[str, Any]:

@@ -189,11 +189,14 @@ def compile_from_config(model: Any, config: Any, custom_objects: dict | None) ->
         warnings.warn("The file has a compile config without an optimizer; the model is "
                       "left uncompiled", stacklevel=3)
         return
+    metrics = _metric(config.get("metrics"), custom_objects)
+    if isinstance(metrics, list) and len(metrics) == 1 and isinstance(metrics[0], list):
+        metrics = metrics[0]  # tf.keras 2 wrote one list per output
     try:
         model.compile(optimizer=optimizer_from_config(optimizer, custom_objects),
                       loss=_loss(config.get("loss"), custom_objects),
                       loss_weights=config.get("loss_weights"),
-                      metrics=_metric(config.get("metrics"), custom_objects))
+                      metrics=metrics)
     except ModelFileError:
         raise
     except Exception as error:
