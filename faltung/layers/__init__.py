@@ -1,7 +1,7 @@
 """Keras's layers, one module per concern (``faltung.layers.Dense`` etc.)."""
 
 from faltung.layers.activation_layers import ELU, LeakyReLU, PReLU, ReLU, Softmax
-from faltung.layers.convolutional import Conv2D, Conv2DTranspose
+from faltung.layers.convolutional import Conv2D, Conv2DTranspose, Convolution2D
 from faltung.layers.core import Activation, Dense, Embedding
 from faltung.layers.input_layer import Input, InputLayer, KerasTensor
 from faltung.layers.layer import Layer
@@ -28,7 +28,6 @@ from faltung.layers.regularization import Dropout
 from faltung.layers.reshaping import Flatten, Reshape, UpSampling2D, ZeroPadding2D
 
 # Keras's aliases
-Convolution2D = Conv2D
 MaxPool2D = MaxPooling2D
 AvgPool2D = AveragePooling2D
 GlobalAvgPool2D = GlobalAveragePooling2D

@@ -6,6 +6,7 @@ from typing import Any
 
 from faltung import activations, initializers, ops, regularizers
 from faltung.layers.layer import Layer, serialize
+from faltung.layers.legacy import translate
 from faltung.ops.conv import conv_output_length, conv_transpose_output_length
 from faltung.tensor import Tensor
 
@@ -136,3 +137,18 @@ class Conv2DTranspose(_Conv):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "output_padding": self.output_padding}
+
+
+class Convolution2D(Conv2D):
+    """Keras 1's name: ``Convolution2D(nb_filter, nb_row, nb_col, border_mode=...,
+    subsample=..., init=..., dim_ordering='tf')`` as used in seeds/003; Keras 3 names work too.
+    It is a Conv2D (same weights, same config)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs = translate("Convolution2D", kwargs)
+        if len(args) >= 3 and all(isinstance(a, int) for a in args[:3]):
+            import warnings
+            warnings.warn("Convolution2D(filters, rows, cols) is the Keras 1 call; use "
+                          "Conv2D(filters, (rows, cols))", DeprecationWarning, stacklevel=2)
+            args = (args[0], (args[1], args[2])) + tuple(args[3:])
+        super().__init__(*args, **kwargs)

@@ -6,19 +6,26 @@ from typing import Any
 
 from faltung import activations, initializers, ops, regularizers
 from faltung.layers.layer import Layer, serialize
+from faltung.layers.legacy import translate
 from faltung.tensor import Tensor
 
 
 class Dense(Layer):
     """``activation(inputs @ kernel + bias)``; kernel shape (input_dim, units), as Keras."""
 
-    def __init__(self, units: int, activation: Any = None, use_bias: bool = True,
+    def __init__(self, units: int | None = None, activation: Any = None, use_bias: bool = True,
                  kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  kernel_regularizer: Any = None, bias_regularizer: Any = None,
                  activity_regularizer: Any = None, kernel_constraint: Any = None,
                  bias_constraint: Any = None, **kwargs: Any) -> None:
+        kwargs = translate("Dense", kwargs)
+        units = kwargs.pop("units", units)
+        kernel_initializer = kwargs.pop("kernel_initializer", kernel_initializer)
+        kernel_regularizer = kwargs.pop("kernel_regularizer", kernel_regularizer)
+        bias_regularizer = kwargs.pop("bias_regularizer", bias_regularizer)
+        use_bias = kwargs.pop("use_bias", use_bias)
         super().__init__(**kwargs)
-        if int(units) < 1:
+        if units is None or int(units) < 1:
             raise ValueError(f"Dense {self.name!r}: units must be a positive integer, got "
                              f"{units}")
         self.units = int(units)

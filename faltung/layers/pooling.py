@@ -6,6 +6,7 @@ from typing import Any
 
 from faltung import ops
 from faltung.layers.layer import Layer
+from faltung.layers.legacy import translate
 from faltung.ops.conv import conv_output_length
 from faltung.tensor import Tensor
 
@@ -15,6 +16,8 @@ class _Pooling2D(Layer):
 
     def __init__(self, pool_size: Any = (2, 2), strides: Any = None, padding: str = "valid",
                  data_format: str | None = None, **kwargs: Any) -> None:
+        kwargs = translate(type(self).__name__, kwargs)
+        padding = kwargs.pop("padding", padding)
         super().__init__(**kwargs)
         self.pool_size = (pool_size, pool_size) if isinstance(pool_size, int) \
             else tuple(pool_size)
