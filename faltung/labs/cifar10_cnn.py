@@ -5,7 +5,6 @@ precision / recall / F1 of the paper's classification report."""
 
 from __future__ import annotations
 
-
 from faltung.labs._common import (
     LabConfig,
     evaluate_classifier,

@@ -40,8 +40,10 @@ def build(functional: bool) -> object:
 
 
 def _table_rows(text: str) -> list[str]:
-    """The summary without its title line (which names the model class)."""
-    return [line for line in text.splitlines() if not line.startswith("Model:")]
+    """The layer rows and parameter counts of a summary, without the InputLayer row that Keras
+    (and faltung) print for Functional models only."""
+    return [line for line in text.splitlines()
+            if (line.startswith("│") and "(InputLayer)" not in line) or "params:" in line]
 
 
 def run(config: LabConfig) -> Report:
@@ -90,7 +92,8 @@ def run(config: LabConfig) -> Report:
     report.headline.append(("summaries identical", "yes" if same else "NO"))
     report.sections.append(Section("Task 1: are the twins the same net?", [
         "The two summaries (below) have the same layers, output shapes and parameter counts"
-        + (" -- identical apart from the title line." if same else " -- they DIFFER."),
+        + (" -- identical apart from the InputLayer row, which Keras lists for Functional "
+           "models only." if same else " -- they DIFFER."),
         "Trained from the same seed, the Sequential net and its Functional twin end with the "
         "same weights: the Functional API only describes the same computation differently."],
         table=(["run A", "run B", "max |weight difference|", "max |val_loss difference|",
