@@ -29,6 +29,7 @@ class Trainer:
         self._loss_weights: list[float] = []
         self._metrics: list[list[Any]] = []
         self._loss_identifier: Any = None
+        self._loss_sums: dict[str, tuple[float, int]] = {}
         self._metrics_identifier: Any = None
 
     # -- compile ----------------------------------------------------------------------------
@@ -124,11 +125,15 @@ class Trainer:
         return _flatten(self(inputs, training=training))
 
     def _compute_loss(self, y: list[Any], outputs: list[Tensor],
-                      sample_weight: Any) -> Tensor:
+                      sample_weight: Any) -> tuple[Tensor, dict[str, float]]:
+        """The total loss to minimise (weighted output losses plus regularization penalties)
+        and, for a model with several outputs, each output's own (unweighted) loss, which Keras
+        3 logs as '<output>_loss'."""
         if len(y) != len(outputs):
             raise ValueError(f"The model has {len(outputs)} output(s) but {len(y)} target "
                              "array(s) were given")
         total: Tensor | None = None
+        parts: dict[str, float] = {}
         names = self._output_names()
         for fn, weight, target, output, name in zip(self._loss_fns, self._loss_weights, y,
                                                     outputs, names):
@@ -140,51 +145,62 @@ class Trainer:
                 raise ValueError(f"Loss {getattr(fn, 'name', fn)!r} of output {name!r}: the "
                                  f"targets (shape {np.shape(target)}) do not fit the model's "
                                  f"output (shape {output.shape}): {error}") from None
+            if len(names) > 1:
+                parts[f"{name}_loss"] = float(value.data)
             value = value * weight if weight != 1.0 else value
             total = value if total is None else total + value
-        penalties = self.losses
-        for penalty in penalties:
+        for penalty in self.losses:
             total = penalty if total is None else total + penalty
         if total is None:
             raise ValueError("No loss to optimize: every output's loss is None")
-        return total
+        return total, parts
 
     def _update_metrics(self, y: list[Any], outputs: list[Tensor], sample_weight: Any) -> None:
         for metrics, target, output in zip(self._metrics, y, outputs):
             for metric in metrics:
                 metric.update_state(target, output.data, sample_weight=sample_weight)
 
-    def _train_step(self, x: list[Any], y: list[Any], sample_weight: Any) -> float:
+    def _train_step(self, x: list[Any], y: list[Any], sample_weight: Any) -> None:
         variables = self.trainable_weights
         for variable in variables:
             variable.grad = None
         with enable_grad():
             outputs = self._forward(x, training=True)
-            loss = self._compute_loss(y, outputs, sample_weight)
+            loss, parts = self._compute_loss(y, outputs, sample_weight)
         loss.backward()
         pairs = [(v.grad, v) for v in variables if v.grad is not None]
         if pairs:
             self.optimizer.apply_gradients(pairs)
+        self._track(float(loss.data), parts, len(x[0]))
         self._update_metrics(y, outputs, sample_weight)
-        return float(loss.data)
 
-    def _test_step(self, x: list[Any], y: list[Any], sample_weight: Any) -> float:
+    def _test_step(self, x: list[Any], y: list[Any], sample_weight: Any) -> None:
         with no_grad():
             outputs = self._forward(x, training=False)
-            loss = self._compute_loss(y, outputs, sample_weight)
+            loss, parts = self._compute_loss(y, outputs, sample_weight)
+        self._track(float(loss.data), parts, len(x[0]))
         self._update_metrics(y, outputs, sample_weight)
-        return float(loss.data)
 
-    def _metric_logs(self, loss: float) -> dict[str, float]:
+    def _track(self, loss: float, parts: dict[str, float], batch: int) -> None:
+        """Running means over the epoch, weighted by batch size (Keras's loss tracker)."""
+        for key, value in {"loss": loss, **parts}.items():
+            total, count = self._loss_sums.get(key, (0.0, 0))
+            self._loss_sums[key] = (total + value * batch, count + batch)
+
+    def _metric_logs(self) -> dict[str, float]:
+        """The epoch's logs, in Keras's order: the loss, each output's loss, then the metrics
+        output by output in compile order (evaluate returns them as a list in this order;
+        History keeps them sorted by name, as Keras)."""
         names = self._output_names()
-        logs: dict[str, float] = {"loss": loss}
+        logs = {key: total / count for key, (total, count) in self._loss_sums.items()}
         for metrics, name in zip(self._metrics, names):
             for metric in metrics:
                 key = metric.name if len(names) == 1 else f"{name}_{metric.name}"
                 logs[key] = float(metric.result())
-        return dict(sorted(logs.items()))
+        return logs
 
     def _reset_metrics(self) -> None:
+        self._loss_sums: dict[str, tuple[float, int]] = {}
         for metrics in self._metrics:
             for metric in metrics:
                 metric.reset_state()
@@ -238,14 +254,11 @@ class Trainer:
             for epoch in range(initial_epoch, epochs):
                 self._reset_metrics()
                 callback_list.on_epoch_begin(epoch)
-                total, count = 0.0, 0
                 logs: dict[str, float] = {}
                 for step, (xb, yb, swb) in enumerate(train.epoch()):
                     callback_list.on_train_batch_begin(step)
-                    loss = self._train_step(xb, yb, swb)
-                    n = len(xb[0])
-                    total, count = total + loss * n, count + n
-                    logs = self._metric_logs(total / count)
+                    self._train_step(xb, yb, swb)
+                    logs = dict(sorted(self._metric_logs().items()))
                     callback_list.on_train_batch_end(step, logs)
                     if self.stop_training:
                         break
@@ -255,7 +268,7 @@ class Trainer:
                     break
                 if val is not None and (epoch + 1) % validation_freq == 0:
                     val_logs = self._evaluate_batches(val)
-                    logs = {**logs, **{f"val_{k}": v for k, v in val_logs.items()}}
+                    logs = {**logs, **{f"val_{k}": v for k, v in sorted(val_logs.items())}}
                 callback_list.on_epoch_end(epoch, logs)
                 if self.stop_training:
                     break
@@ -272,14 +285,11 @@ class Trainer:
     # -- evaluate / predict ----------------------------------------------------------------
     def _evaluate_batches(self, batches: Batches) -> dict[str, float]:
         self._reset_metrics()
-        total, count = 0.0, 0
         for xb, yb, swb in batches.epoch():
-            loss = self._test_step(xb, yb, swb)
-            n = len(xb[0])
-            total, count = total + loss * n, count + n
-        if count == 0:
+            self._test_step(xb, yb, swb)
+        if not self._loss_sums:
             raise ValueError("evaluate: no data to evaluate on")
-        return self._metric_logs(total / count)
+        return self._metric_logs()
 
     def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None,
                  verbose: Any = "auto", sample_weight: Any = None, steps: int | None = None,
@@ -292,11 +302,7 @@ class Trainer:
         self._build_from_data(batches.peek_x())
         self._ensure_compiled("evaluate()")
         logs = self._evaluate_batches(batches)
-        if return_dict:
-            return logs
-        if len(logs) == 1:
-            return logs["loss"]
-        return [logs["loss"]] + [v for k, v in logs.items() if k != "loss"]
+        return logs if return_dict else _scalar_or_list(logs)
 
     def predict(self, x: Any, batch_size: int | None = None, verbose: Any = "auto",
                 steps: int | None = None, callbacks: list | None = None) -> Any:
@@ -331,7 +337,8 @@ class Trainer:
         self._ensure_compiled("train_on_batch()")
         self._reset_metrics()
         ((xb, yb, swb),) = list(batches.epoch())
-        logs = self._metric_logs(self._train_step(xb, yb, swb))
+        self._train_step(xb, yb, swb)
+        logs = self._metric_logs()
         return logs if return_dict else _scalar_or_list(logs)
 
     def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
@@ -343,7 +350,8 @@ class Trainer:
         self._ensure_compiled("test_on_batch()")
         self._reset_metrics()
         ((xb, yb, swb),) = list(batches.epoch())
-        logs = self._metric_logs(self._test_step(xb, yb, swb))
+        self._test_step(xb, yb, swb)
+        logs = self._metric_logs()
         return logs if return_dict else _scalar_or_list(logs)
 
     def predict_on_batch(self, x: Any) -> Any:
@@ -363,9 +371,10 @@ def _as_loss(fn: Any) -> Any:
 
 
 def _scalar_or_list(logs: dict[str, float]) -> Any:
+    """Keras's return value: the loss alone, or [loss, output losses..., metrics...]."""
     if len(logs) == 1:
         return logs["loss"]
-    return [logs["loss"]] + [v for k, v in logs.items() if k != "loss"]
+    return list(logs.values())
 
 
 def _unpack_validation(data: Any) -> tuple[Any, Any, Any]:
