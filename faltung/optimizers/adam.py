@@ -54,13 +54,25 @@ class Adam(Optimizer):
         beta_2_power = np.power(f(self.beta_2), step)
         m, v = self._momentums[i].data, self._velocities[i].data
         alpha = lr * np.sqrt(1 - beta_2_power) / (1 - beta_1_power)
-        m += (gradient - m) * (1 - self.beta_1)
-        v += (np.square(gradient) - v) * (1 - self.beta_2)
+        t1, t2 = self._scratch(gradient, 2)
+        # m += (g - m) (1 - beta_1); v += (g^2 - v) (1 - beta_2), in place, in Keras's order
+        np.subtract(gradient, m, out=t1)
+        t1 *= 1 - self.beta_1
+        m += t1
+        np.square(gradient, out=t1)
+        t1 -= v
+        t1 *= 1 - self.beta_2
+        v += t1
         if self.amsgrad:
             v_hat = self._velocity_hats[i].data
             np.maximum(v_hat, v, out=v_hat)
             v = v_hat
-        variable.data -= (m * alpha) / (np.sqrt(v) + self.epsilon)
+        # w -= (m alpha) / (sqrt(v) + epsilon)
+        np.multiply(m, alpha, out=t1)
+        np.sqrt(v, out=t2)
+        t2 += self.epsilon
+        t1 /= t2
+        variable.data -= t1
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,

@@ -171,6 +171,15 @@ class Optimizer:
     def _slot_index(self, variable: Variable) -> int:
         return self._index[id(variable)]
 
+    def _scratch(self, like: np.ndarray, count: int) -> list[np.ndarray]:
+        """``count`` scratch arrays shaped like ``like``, reused from step to step so that an
+        update allocates nothing (for a 5408x512 Dense kernel every temporary is 11 MB)."""
+        key = (like.shape, like.dtype.str)
+        buffers = self.__dict__.setdefault("_scratch_buffers", {}).setdefault(key, [])
+        while len(buffers) < count:
+            buffers.append(np.empty_like(like))
+        return buffers[:count]
+
     # -- learning rate ----------------------------------------------------------------------------
     def _current_learning_rate(self) -> np.float32:
         """The learning rate of the coming step as a float32 scalar."""

@@ -51,20 +51,33 @@ class RMSprop(Optimizer):
         lr = variable.dtype.type(learning_rate)
         rho = self.rho
         v = self._velocities[i].data
-        v[...] = rho * v + (1 - rho) * np.square(gradient)
+        t1, t2 = self._scratch(gradient, 2)
+        # v = rho v + (1 - rho) g^2, in place, in Keras's order
+        np.square(gradient, out=t1)
+        t1 *= 1 - rho
+        v *= rho
+        v += t1
         if self.centered:
             a = self._average_gradients[i].data
-            a[...] = rho * a + (1 - rho) * gradient
-            denominator = v - np.square(a) + self.epsilon
+            np.multiply(gradient, 1 - rho, out=t1)
+            a *= rho
+            a += t1
+            np.square(a, out=t2)
+            np.subtract(v, t2, out=t2)
+            t2 += self.epsilon
         else:
-            denominator = v + self.epsilon
-        increment = (lr * gradient) / np.sqrt(denominator)
+            np.add(v, self.epsilon, out=t2)
+        # increment = (lr g) / sqrt(denominator)
+        np.sqrt(t2, out=t2)
+        np.multiply(gradient, lr, out=t1)
+        t1 /= t2
         if self.momentum > 0:
             m = self._momentums[i].data
-            m[...] = self.momentum * m + increment
+            m *= self.momentum
+            m += t1
             variable.data -= m
         else:
-            variable.data -= increment
+            variable.data -= t1
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,
