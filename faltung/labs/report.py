@@ -143,29 +143,48 @@ def _metric_pairs(histories: dict[str, dict[str, list[float]]]) -> list[str]:
 def plot_learning_curves(histories: dict[str, dict[str, list[float]]],
                          title: str = "") -> Any:
     """Training (solid) against validation (dashed) per epoch: one panel for the loss and one
-    per metric (accuracy, mae), every run in its own colour."""
+    per metric (accuracy, mae), every run in its own colour; a log scale where the values span
+    more than 1.5 decades."""
     Figure = _figure_class()
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
     keys = _metric_pairs(histories) or ["loss"]
-    figure = Figure(figsize=(5.2 * len(keys), 4.0), dpi=100, layout="constrained")
-    axes = figure.subplots(1, len(keys), squeeze=False)[0]
     several = len(histories) > 1
+    columns = min(len(histories), 3)
+    legend_rows = math.ceil((len(histories) + 2) / (columns + 1)) if several else 0
+    figure = Figure(figsize=(5.2 * len(keys), 4.0 + 0.25 * legend_rows), dpi=100,
+                    layout="constrained")
+    axes = figure.subplots(1, len(keys), squeeze=False)[0]
     for ax, key in zip(axes, keys):
+        values_seen: list[float] = []
         for i, (run, history) in enumerate(histories.items()):
             colour = _COLOURS[i % len(_COLOURS)]
             for prefix, style, what in (("", "-", "training"), ("val_", "--", "validation")):
                 values = history.get(prefix + key)
                 if not values:
                     continue
+                values_seen += [v for v in values if math.isfinite(v)]
                 epochs = np.arange(1, len(values) + 1)
-                label = f"{run}: {what}" if several else what
-                ax.plot(epochs, values, style, color=colour, label=label,
+                ax.plot(epochs, values, style, color=colour, label=f"{run}: {what}",
                         marker="o" if len(values) <= 30 else None, markersize=3)
+        positive = [v for v in values_seen if v > 0]
+        if positive and len(positive) == len(values_seen) and \
+                max(positive) / min(positive) > 10 ** 1.5:
+            ax.set_yscale("log")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(key)
         ax.set_title(key)
         ax.grid(True, alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7 if several else 9)
+        if not several and ax.get_legend_handles_labels()[0]:
+            ax.legend(["training", "validation"][:len(ax.lines)], fontsize=9)
+    if several:
+        handles = [Line2D([], [], color=_COLOURS[i % len(_COLOURS)], lw=2, label=run)
+                   for i, run in enumerate(histories)]
+        handles += [Line2D([], [], color="black", ls="-", label="training"),
+                    Line2D([], [], color="black", ls="--", label="validation")]
+        figure.legend(handles=handles, loc="outside lower center", ncol=columns + 1,
+                      fontsize=8, frameon=False)
     if title:
         figure.suptitle(title)
     return figure
@@ -244,11 +263,11 @@ def plot_samples(samples: Samples, count: int = 16) -> Any:
     cells = [[f"{v:.3g}" for v in row] + [label(t), label(p)]
              for row, t, p in zip(x.reshape(len(x), -1), samples.y_true[:count],
                                   samples.y_pred[:count])]
-    figure = Figure(figsize=(max(6.0, 0.75 * len(header)), 0.6 + 0.3 * (len(cells) + 1)),
+    figure = Figure(figsize=(max(6.0, 0.75 * len(header)), 0.7 + 0.28 * (len(cells) + 1)),
                     dpi=100, layout="constrained")
     ax = figure.subplots()
     ax.set_axis_off()
-    table = ax.table(cellText=cells, colLabels=header, loc="center", cellLoc="center")
+    table = ax.table(cellText=cells, colLabels=header, cellLoc="center", bbox=[0, 0, 1, 1])
     table.auto_set_font_size(False)
     table.set_fontsize(8)
     ax.set_title("First test samples: target and prediction")
