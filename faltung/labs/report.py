@@ -422,7 +422,7 @@ table{border-collapse:collapse;background:#fff;font-size:14px;margin:8px 0}
 th,td{border:1px solid #d0d7de;padding:4px 10px;text-align:right}
 th{background:#eaeef2}td:first-child,th:first-child{text-align:left}
 pre{background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:12px;overflow-x:auto;
-font-size:12.5px;line-height:1.35}
+font-size:12.5px;line-height:1.15}
 .settings{color:#57606a;font-size:14px}.files a{margin-right:14px}
 details summary{cursor:pointer;color:#0969da}
 """
