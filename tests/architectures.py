@@ -341,3 +341,40 @@ def faces8_head(k: Any, dropout: bool = True) -> Any:
         layers.Dense(8),
         layers.Activation("softmax"),
     ])
+
+
+def imdb_lstm(k: Any, num_words: int = 20000, maxlen: int = 80, dropout: bool = True) -> Any:
+    """seeds/004 'Recurrent Neural Network': Embedding(20000, 128) -> LSTM(128, dropout=0.2,
+    recurrent_dropout=0.2) -> Dense(1, sigmoid) on reviews padded to maxlen=80 (the seed's
+    pad_sequences); the Input gives the length the seed leaves to the first batch."""
+    rate = 0.2 if dropout else 0.0
+    model = k.models.Sequential()
+    model.add(k.layers.Input(shape=(maxlen,)))
+    model.add(k.layers.Embedding(num_words, 128))
+    model.add(k.layers.LSTM(128, dropout=rate, recurrent_dropout=rate))
+    model.add(k.layers.Dense(1, activation="sigmoid"))
+    return model
+
+
+def sequence_rnn(k: Any, dropout: bool = True) -> Any:
+    """A small stacked SimpleRNN classifier: (12 steps, 6 features) -> SimpleRNN(16, all
+    steps) -> SimpleRNN(8) -> Dense(3, softmax) (MISSION lists SimpleRNN; sizes chosen here)."""
+    rate = 0.25 if dropout else 0.0
+    return k.models.Sequential([
+        k.layers.Input(shape=(12, 6)),
+        k.layers.SimpleRNN(16, return_sequences=True, dropout=rate, recurrent_dropout=rate),
+        k.layers.SimpleRNN(8),
+        k.layers.Dense(3, activation="softmax"),
+    ])
+
+
+def sequence_gru(k: Any, dropout: bool = True) -> Any:
+    """A small GRU regressor: (12, 6) -> GRU(16, all steps, read backwards, dropout) ->
+    GRU(8) -> Dense(2) (MISSION lists GRU; Keras 3's reset_after=True weights)."""
+    rate = 0.25 if dropout else 0.0
+    inp = k.layers.Input(shape=(12, 6))
+    x = k.layers.GRU(16, return_sequences=True, go_backwards=True, dropout=rate,
+                     recurrent_dropout=rate)(inp)
+    x = k.layers.GRU(8)(x)
+    out = k.layers.Dense(2)(x)
+    return k.models.Model(inp, out)

@@ -58,6 +58,7 @@ class Case:
     build_train: Callable[[Any], Any] | None = None  # variant without dropout randomness
     batch: int = 8
     seed_params: tuple | None = None
+    vocab: int | None = None  # integer ids in [0, vocab) as input (an Embedding first)
     marks: list = field(default_factory=list)
 
     @property
@@ -92,6 +93,12 @@ CASES = [
          "categorical_crossentropy", marks=[pytest.mark.slow]),
     Case("faces8_head", A.faces8_head, "categorical_crossentropy",
          build_train=lambda k: A.faces8_head(k, dropout=False), batch=16),
+    Case("imdb_lstm", A.imdb_lstm, "binary_crossentropy",
+         build_train=lambda k: A.imdb_lstm(k, dropout=False), vocab=20000),
+    Case("sequence_rnn", A.sequence_rnn, "categorical_crossentropy",
+         build_train=lambda k: A.sequence_rnn(k, dropout=False)),
+    Case("sequence_gru", A.sequence_gru, "mse",
+         build_train=lambda k: A.sequence_gru(k, dropout=False)),
 ]
 for _case in CASES:
     _case.seed_params = A.SEED_PARAMS.get(_case.name)
@@ -125,7 +132,15 @@ def data(model: Any, case: Case, steps: int = 1, seed: int = 0) -> list[tuple[np
     out_shape = tuple(model.output_shape[1:])
     batches = []
     for _ in range(steps):
-        x = rng.standard_normal((case.batch, *in_shape)).astype("float32")
+        if case.vocab is not None:
+            # ids without repeats within a batch: Keras on TensorFlow hands an Embedding's
+            # gradient to Adam / RMSprop as IndexedSlices and squares each occurrence of a
+            # repeated id separately (v gets g1^2 + g2^2, not (g1 + g2)^2); faltung, as Keras
+            # on JAX or PyTorch, uses the dense gradient. Without repeats both agree.
+            x = rng.choice(case.vocab, size=(case.batch, *in_shape), replace=False)
+            x = x.astype("int32")
+        else:
+            x = rng.standard_normal((case.batch, *in_shape)).astype("float32")
         if case.loss == "categorical_crossentropy":
             y = np.eye(out_shape[-1], dtype="float32")[rng.integers(0, out_shape[-1], case.batch)]
         elif case.loss == "binary_crossentropy":
@@ -201,7 +216,8 @@ def _noise_gradient_weights(km: Any, loss: str, x: np.ndarray, y: np.ndarray) ->
     loss_fn = keras.losses.get(loss)
     with tf.GradientTape() as tape:
         value = tf.reduce_mean(loss_fn(y, km(x, training=True)))
-    grads = tape.gradient(value, km.trainable_weights)
+    # an Embedding's gradient comes as IndexedSlices (rows picked): densify it
+    grads = [tf.convert_to_tensor(g) for g in tape.gradient(value, km.trainable_weights)]
     km.set_weights(initial)  # the training call moved the BN statistics
     largest = max(float(np.max(np.abs(g))) for g in grads)
     noise = {v.path for v, g in zip(km.trainable_weights, grads)
@@ -344,7 +360,8 @@ def _compare_two_steps(km: Any, fm: Any, case: Case, optimizer: str, dtype: str)
     initial = km.get_weights()
     km.set_weights(initial)  # the cached model may have been trained by another optimizer
     fm.set_weights(initial)
-    batches = [(x.astype(dtype), y.astype(dtype)) for x, y in data(km, case, steps=2, seed=2)]
+    batches = [(x if x.dtype.kind == "i" else x.astype(dtype), y.astype(dtype))
+               for x, y in data(km, case, steps=2, seed=2)]
     noise = _noise_gradient_weights(km, case.loss, *batches[0])
     km.compile(optimizer=keras.optimizers.get(optimizer), loss=case.loss)
     fm.compile(optimizer=faltung.optimizers.get(optimizer), loss=case.loss)

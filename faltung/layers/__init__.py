@@ -24,6 +24,7 @@ from faltung.layers.pooling import (
     GlobalMaxPooling2D,
     MaxPooling2D,
 )
+from faltung.layers.recurrent import GRU, LSTM, SimpleRNN
 from faltung.layers.regularization import Dropout
 from faltung.layers.reshaping import Flatten, Reshape, UpSampling2D, ZeroPadding2D
 
@@ -36,8 +37,8 @@ GlobalMaxPool2D = GlobalMaxPooling2D
 __all__ = [
     "ELU", "Activation", "Add", "Average", "AveragePooling2D", "AvgPool2D", "BatchNormalization",
     "Concatenate", "Conv2D", "Conv2DTranspose", "Convolution2D", "Dense", "Dot", "Dropout",
-    "Embedding", "Flatten", "GlobalAveragePooling2D", "GlobalAvgPool2D", "GlobalMaxPool2D",
-    "GlobalMaxPooling2D", "Input", "InputLayer", "KerasTensor", "Layer", "LeakyReLU",
+    "Embedding", "Flatten", "GRU", "GlobalAveragePooling2D", "GlobalAvgPool2D", "GlobalMaxPool2D",
+    "GlobalMaxPooling2D", "Input", "InputLayer", "KerasTensor", "LSTM", "Layer", "LeakyReLU",
     "MaxPool2D", "MaxPooling2D", "Maximum", "Minimum", "Multiply", "PReLU", "ReLU", "Reshape",
-    "Softmax", "Subtract", "UpSampling2D", "ZeroPadding2D", "add", "concatenate",
+    "SimpleRNN", "Softmax", "Subtract", "UpSampling2D", "ZeroPadding2D", "add", "concatenate",
 ]

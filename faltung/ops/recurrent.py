@@ -1,0 +1,281 @@
+"""Fused recurrences of SimpleRNN, LSTM and GRU: the whole time loop in one op.
+
+Each op takes the input projection of every time step at once (``xz = inputs @ kernel + bias``,
+computed by ordinary ops, shape (batch, time, gates * units)), runs the recurrence over time in
+NumPy, keeps what the backward pass needs, and its backward function is backpropagation through
+time written out by hand (one pass from the last step to the first). That avoids building ~15
+small graph nodes per time step and the full-size zero gradients that slicing one step out of a
+sequence tensor costs, so a layer runs several times faster than the same loop built from ops.
+
+``recurrent_mask`` is the (fixed over time) recurrent dropout mask: ``None``, one mask
+(batch, units) for all gates, or one per gate (gates, batch, units) as Keras's
+``implementation=1`` draws them. Activations are given by Keras name; those whose derivative is a
+function of their output are supported (``FUSED_ACTIVATIONS``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from faltung.ops.activation import _stable_sigmoid
+from faltung.tensor import Tensor, as_tensor, make_result
+
+Forward = Callable[[np.ndarray], np.ndarray]
+
+
+def _relu(x: np.ndarray) -> np.ndarray:
+    return np.maximum(x, 0)
+
+
+def _hard_sigmoid(x: np.ndarray) -> np.ndarray:
+    return np.clip(x + 3.0, 0, 6) / 6.0  # relu6(x + 3) / 6, as faltung.activations
+
+
+#: activation name -> (forward, derivative as a function of the output y = f(x))
+FUSED_ACTIVATIONS: dict[str, tuple[Forward, Forward]] = {
+    "tanh": (np.tanh, lambda y: 1 - y * y),
+    "sigmoid": (_stable_sigmoid, lambda y: y * (1 - y)),
+    "relu": (_relu, lambda y: (y > 0).astype(y.dtype)),
+    "linear": (lambda x: x, np.ones_like),
+    "hard_sigmoid": (_hard_sigmoid, lambda y: ((y > 0) & (y < 1)).astype(y.dtype) / 6.0),
+}
+
+
+def _activation(name: str, op: str) -> tuple[Forward, Forward]:
+    if name not in FUSED_ACTIVATIONS:
+        raise ValueError(f"{op}: activation {name!r} is not supported by the fused op; use one "
+                         f"of {sorted(FUSED_ACTIVATIONS)}")
+    return FUSED_ACTIVATIONS[name]
+
+
+class _Recurrent:
+    """``h @ recurrent_kernel`` with an optional recurrent dropout mask, its backward for one
+    step, and the kernel gradient summed over all steps at the end (one large matmul)."""
+
+    def __init__(self, kernel: np.ndarray, mask: np.ndarray | None, gates: int,
+                 batch: int, steps: int, op: str) -> None:
+        n, width = kernel.shape
+        units = width // gates
+        self.kernel, self.gates, self.units, self.mask = kernel, gates, units, mask
+        self.kernel_t = kernel.T
+        if mask is not None:
+            mask = np.asarray(mask, dtype=kernel.dtype)
+            if mask.shape not in ((batch, n), (gates, batch, n)):
+                raise ValueError(f"{op}: recurrent_mask must have shape {(batch, n)} or "
+                                 f"{(gates, batch, n)}, got {mask.shape}")
+            self.mask = mask
+        self.per_gate = mask is not None and mask.ndim == 3
+        if self.per_gate:
+            self.split = kernel.reshape(n, gates, units).transpose(1, 0, 2)  # (G, n, units)
+            self.split_t = self.split.transpose(0, 2, 1)
+            self.inputs = np.empty((steps, gates, batch, n), dtype=kernel.dtype)
+        else:
+            self.inputs = np.empty((steps, batch, n), dtype=kernel.dtype)
+
+    def forward(self, t: int, h: np.ndarray) -> np.ndarray:
+        if self.per_gate:
+            hm = h[None] * self.mask
+            self.inputs[t] = hm
+            out = np.matmul(hm, self.split)  # (G, B, units)
+            return out.transpose(1, 0, 2).reshape(h.shape[0], -1)
+        hm = h if self.mask is None else h * self.mask
+        self.inputs[t] = hm
+        return hm @ self.kernel
+
+    def backward(self, dz: np.ndarray) -> np.ndarray:
+        """Gradient of h from the gradient of ``h @ kernel`` (batch, gates * units)."""
+        if self.per_gate:
+            dzg = dz.reshape(dz.shape[0], self.gates, self.units).transpose(1, 0, 2)
+            return (np.matmul(dzg, self.split_t) * self.mask).sum(axis=0)
+        dh = dz @ self.kernel_t
+        return dh if self.mask is None else dh * self.mask
+
+    def kernel_grad(self, dz_all: np.ndarray) -> np.ndarray:
+        """Sum over steps of hm_t^T dz_t; ``dz_all`` is (steps, batch, gates * units)."""
+        n = self.kernel.shape[0]
+        if not self.per_gate:
+            return self.inputs.reshape(-1, n).T @ dz_all.reshape(-1, dz_all.shape[-1])
+        steps, batch = dz_all.shape[:2]
+        dzg = dz_all.reshape(steps, batch, self.gates, self.units)
+        grad = np.empty_like(self.kernel).reshape(n, self.gates, self.units)
+        for g in range(self.gates):
+            grad[:, g] = self.inputs[:, g].reshape(-1, n).T @ dzg[:, :, g].reshape(-1, self.units)
+        return grad.reshape(n, -1)
+
+
+def _check(op: str, xz: Tensor, kernel: Tensor, gates: int, states: list[Tensor]) -> int:
+    if xz.ndim != 3:
+        raise ValueError(f"{op}: xz must have shape (batch, time, {gates} * units), got "
+                         f"{xz.shape}")
+    if kernel.ndim != 2 or kernel.shape[1] != gates * kernel.shape[0] \
+            or xz.shape[2] != kernel.shape[1]:
+        raise ValueError(f"{op}: recurrent_kernel must have shape (units, {gates} * units) "
+                         f"matching xz {xz.shape}, got {kernel.shape}")
+    units = kernel.shape[0]
+    for state in states:
+        if state.shape != (xz.shape[0], units):
+            raise ValueError(f"{op}: initial states must have shape {(xz.shape[0], units)}, "
+                             f"got {state.shape}")
+    if xz.shape[1] == 0:
+        raise ValueError(f"{op}: the sequence has no time steps, shape {xz.shape}")
+    return units
+
+
+def simple_rnn(xz: Tensor, recurrent_kernel: Tensor, h0: Tensor, activation: str = "tanh",
+               recurrent_mask: np.ndarray | None = None) -> Tensor:
+    """All hidden states (batch, time, units) of ``h_t = act(xz_t + (h_{t-1} * m) @ U)``.
+
+    Backward: with dh_t = dL/dh_t (from the output and from step t + 1),
+    da_t = dh_t * act'(h_t), dxz_t = da_t, dU += (h_{t-1} m)^T da_t,
+    dh_{t-1} += (da_t @ U^T) * m."""
+    op = "simple_rnn"
+    xz, recurrent_kernel, h0 = as_tensor(xz), as_tensor(recurrent_kernel), as_tensor(h0)
+    _check(op, xz, recurrent_kernel, 1, [h0])
+    f, df = _activation(activation, op)
+    x = xz.data.transpose(1, 0, 2)  # (T, B, U): one contiguous step at a time
+    steps, batch = x.shape[:2]
+    rec = _Recurrent(recurrent_kernel.data, recurrent_mask, 1, batch, steps, op)
+    hs = np.empty_like(x)
+    h = h0.data.astype(x.dtype, copy=False)
+    for t in range(steps):
+        h = f(x[t] + rec.forward(t, h))
+        hs[t] = h
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        g = g.transpose(1, 0, 2)
+        dxz = np.empty_like(x)
+        dh = np.zeros_like(hs[0])
+        for t in range(steps - 1, -1, -1):
+            da = (g[t] + dh) * df(hs[t])
+            dxz[t] = da
+            dh = rec.backward(da)
+        return dxz.transpose(1, 0, 2), rec.kernel_grad(dxz), dh
+
+    return make_result(hs.transpose(1, 0, 2), (xz, recurrent_kernel, h0), backward,
+                       "simple_rnn")
+
+
+def lstm(xz: Tensor, recurrent_kernel: Tensor, h0: Tensor, c0: Tensor,
+         activation: str = "tanh", recurrent_activation: str = "sigmoid",
+         recurrent_mask: np.ndarray | None = None) -> Tensor:
+    """Hidden and cell states of an LSTM, (batch, time, 2 * units): h_t then c_t on the last axis.
+
+    With z = xz_t + (h_{t-1} * m) @ U split into the gates i, f, c~, o (Keras's order) and
+    s = recurrent_activation, a = activation (Hochreiter & Schmidhuber 1997, with forget gate):
+    i = s(z_i), f = s(z_f), g = a(z_c), o = s(z_o), c_t = f c_{t-1} + i g, h_t = o a(c_t).
+    Backward: dc_t = dc_t(out) + dc_{t+1} f_{t+1} + dh_t o a'(c_t); dz_i = dc_t g s'(i),
+    dz_f = dc_t c_{t-1} s'(f), dz_c = dc_t i a'(g), dz_o = dh_t a(c_t) s'(o);
+    dh_{t-1} = (dz @ U^T) * m, dU = sum_t (h_{t-1} m)^T dz_t."""
+    op = "lstm"
+    xz, recurrent_kernel = as_tensor(xz), as_tensor(recurrent_kernel)
+    h0, c0 = as_tensor(h0), as_tensor(c0)
+    units = _check(op, xz, recurrent_kernel, 4, [h0, c0])
+    fa, dfa = _activation(activation, op)
+    fs, dfs = _activation(recurrent_activation, op)
+    x = xz.data.transpose(1, 0, 2)
+    steps, batch = x.shape[:2]
+    rec = _Recurrent(recurrent_kernel.data, recurrent_mask, 4, batch, steps, op)
+    gates = np.empty_like(x)  # i, f, g, o after their activations
+    cs = np.empty((steps + 1, batch, units), dtype=x.dtype)  # c_{-1} = c0, then c_0 ...
+    acs = np.empty((steps, batch, units), dtype=x.dtype)  # a(c_t)
+    out = np.empty((steps, batch, 2 * units), dtype=x.dtype)
+    h = h0.data.astype(x.dtype, copy=False)
+    cs[0] = c0.data
+    u1, u2, u3 = units, 2 * units, 3 * units
+    for t in range(steps):
+        z = x[t] + rec.forward(t, h)
+        gt = gates[t]
+        gt[:, :u2] = fs(z[:, :u2])
+        gt[:, u2:u3] = fa(z[:, u2:u3])
+        gt[:, u3:] = fs(z[:, u3:])
+        c = gt[:, u1:u2] * cs[t] + gt[:, :u1] * gt[:, u2:u3]
+        cs[t + 1] = c
+        acs[t] = fa(c)
+        h = gt[:, u3:] * acs[t]
+        out[t, :, :units] = h
+        out[t, :, units:] = c
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray, ...]:
+        g = g.transpose(1, 0, 2)
+        dz_all = np.empty_like(x)
+        dh = np.zeros((batch, units), dtype=x.dtype)
+        dc = np.zeros((batch, units), dtype=x.dtype)
+        for t in range(steps - 1, -1, -1):
+            i, f, gg, o = (gates[t][:, k * units:(k + 1) * units] for k in range(4))
+            dh = g[t, :, :units] + dh
+            dc = g[t, :, units:] + dc + dh * o * dfa(acs[t])
+            dz = dz_all[t]
+            dz[:, :u1] = dc * gg * dfs(i)
+            dz[:, u1:u2] = dc * cs[t] * dfs(f)
+            dz[:, u2:u3] = dc * i * dfa(gg)
+            dz[:, u3:] = dh * acs[t] * dfs(o)
+            dc = dc * f
+            dh = rec.backward(dz)
+        return dz_all.transpose(1, 0, 2), rec.kernel_grad(dz_all), dh, dc
+
+    return make_result(out.transpose(1, 0, 2), (xz, recurrent_kernel, h0, c0), backward, "lstm")
+
+
+def gru(xz: Tensor, recurrent_kernel: Tensor, recurrent_bias: Tensor | None, h0: Tensor,
+        activation: str = "tanh", recurrent_activation: str = "sigmoid",
+        recurrent_mask: np.ndarray | None = None) -> Tensor:
+    """All hidden states (batch, time, units) of a GRU with the reset gate after the matmul
+    (Keras's ``reset_after=True``, Cho et al. 2014 as cuDNN computes it).
+
+    With gates z, r, h~ (Keras's order), xz_t = x_t @ W + b_in, q = (h_{t-1} * m) @ U + b_rec:
+    z = s(xz_z + q_z), r = s(xz_r + q_r), h~ = a(xz_h + r * q_h), h_t = z h_{t-1} + (1 - z) h~.
+    Backward: dz = dh (h_{t-1} - h~) s'(z), da = dh (1 - z) a'(h~), dr = da q_h s'(r),
+    dq = [dz, dr, da r]; dh_{t-1} = dh z + (dq @ U^T) * m, dU = sum (h m)^T dq, db_rec = sum dq."""
+    op = "gru"
+    xz, recurrent_kernel, h0 = as_tensor(xz), as_tensor(recurrent_kernel), as_tensor(h0)
+    units = _check(op, xz, recurrent_kernel, 3, [h0])
+    if recurrent_bias is not None:
+        recurrent_bias = as_tensor(recurrent_bias)
+        if recurrent_bias.shape != (3 * units,):
+            raise ValueError(f"{op}: recurrent_bias must have shape {(3 * units,)}, got "
+                             f"{recurrent_bias.shape}")
+    fa, dfa = _activation(activation, op)
+    fs, dfs = _activation(recurrent_activation, op)
+    x = xz.data.transpose(1, 0, 2)
+    steps, batch = x.shape[:2]
+    rec = _Recurrent(recurrent_kernel.data, recurrent_mask, 3, batch, steps, op)
+    u2 = 2 * units
+    zr = np.empty((steps, batch, u2), dtype=x.dtype)  # z, r after the recurrent activation
+    qh = np.empty((steps, batch, units), dtype=x.dtype)  # recurrent part of the candidate
+    hh = np.empty((steps, batch, units), dtype=x.dtype)  # candidate h~
+    hs = np.empty((steps + 1, batch, units), dtype=x.dtype)  # h_{-1} = h0, then h_0 ...
+    hs[0] = h0.data
+    for t in range(steps):
+        q = rec.forward(t, hs[t])
+        if recurrent_bias is not None:
+            q = q + recurrent_bias.data
+        zr[t] = fs(x[t, :, :u2] + q[:, :u2])
+        z, r = zr[t, :, :units], zr[t, :, units:]
+        qh[t] = q[:, u2:]
+        hh[t] = fa(x[t, :, u2:] + r * qh[t])
+        hs[t + 1] = z * hs[t] + (1 - z) * hh[t]
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        g = g.transpose(1, 0, 2)
+        dxz = np.empty_like(x)
+        dq_all = np.empty_like(x)
+        dh = np.zeros((batch, units), dtype=x.dtype)
+        for t in range(steps - 1, -1, -1):
+            z, r = zr[t, :, :units], zr[t, :, units:]
+            dh = g[t] + dh
+            da = dh * (1 - z) * dfa(hh[t])
+            dxz[t, :, :units] = dh * (hs[t] - hh[t]) * dfs(z)
+            dxz[t, :, units:u2] = da * qh[t] * dfs(r)
+            dxz[t, :, u2:] = da
+            dq = dq_all[t]
+            dq[:, :u2] = dxz[t, :, :u2]
+            dq[:, u2:] = da * r
+            dh = dh * z + rec.backward(dq)
+        db = None if recurrent_bias is None else dq_all.sum(axis=(0, 1))
+        return dxz.transpose(1, 0, 2), rec.kernel_grad(dq_all), db, dh
+
+    parents = (xz, recurrent_kernel, recurrent_bias if recurrent_bias is not None
+               else Tensor(np.zeros(0, dtype=x.dtype)), h0)
+    return make_result(hs[1:].transpose(1, 0, 2), parents, backward, "gru")
