@@ -306,6 +306,24 @@ def test_keras_float64_adam_is_off_its_formula(float64: Any) -> None:
     np.testing.assert_allclose((1 - kv.numpy()) / exact, 1 - 6.7e-6, rtol=3e-7)
 
 
+def test_keras_tf_embedding_rmsprop_squares_repeated_ids_separately() -> None:
+    """Why imdb_lstm's ids do not repeat within a batch: id 1 picked twice gets the gradient
+    -2 + 1 = -1. Keras on TensorFlow passes it to RMSprop as IndexedSlices and squares each
+    occurrence: v = 0.1 (4 + 1), step 1e-3 / sqrt(0.5). faltung (as Keras on JAX / PyTorch)
+    squares the summed gradient: v = 0.1, step 1e-3 / sqrt(0.1)."""
+    def build(k: Any) -> Any:
+        model = k.models.Sequential([
+            k.layers.Input(shape=(2,)), k.layers.Embedding(3, 1, embeddings_initializer="zeros"),
+            k.layers.Flatten(), k.layers.Dense(1, use_bias=False)])
+        model.layers[-1].set_weights([np.array([[1.0], [-0.5]], dtype="float32")])
+        model.layers[-1].trainable = False
+        model.compile(k.optimizers.RMSprop(), "mse")
+        model.train_on_batch(np.array([[1, 1]], dtype="int32"), np.ones((1, 1), "float32"))
+        return model.layers[0].get_weights()[0][1, 0]
+    np.testing.assert_allclose(build(keras), 1e-3 / np.sqrt(0.5), rtol=1e-4)
+    np.testing.assert_allclose(build(faltung), 1e-3 / np.sqrt(0.1), rtol=1e-4)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(NOISE_AMPLIFYING))
 def test_float32_gradients_as_precise_as_keras(name: str) -> None:

@@ -133,7 +133,10 @@ class _RNN(Layer):
         if mask is not None:
             raise NotImplementedError(f"{label}: masked sequences (mask=) are not supported "
                                       "by faltung's recurrent layers")
-        if isinstance(inputs, KerasTensor) and inputs._history is not None:
+        if not isinstance(inputs, (KerasTensor, list)):  # eager: the real shape in errors
+            self._sequence_shape(tuple(np.shape(inputs.data if isinstance(inputs, Tensor)
+                                                else inputs)))
+        elif isinstance(inputs, KerasTensor) and inputs._history is not None:
             source = inputs._history[0]
             if isinstance(source, Embedding) and source.mask_zero:
                 raise NotImplementedError(
