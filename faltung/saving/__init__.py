@@ -56,15 +56,22 @@ def save_model(model: Any, filepath: Any, overwrite: bool = True,
 def load_model(filepath: Any, custom_objects: dict | None = None, compile: bool = True,
                safe_mode: bool = True) -> Any:
     """The model saved in ``filepath`` ('.keras' or '.h5', from faltung or Keras), with its
-    optimizer state when ``compile``. ``safe_mode`` is accepted for Keras compatibility:
-    faltung is always safe (Lambda layers and unknown classes need ``custom_objects``)."""
+    optimizer state when ``compile``. Code is never loaded from a file whatever ``safe_mode``
+    says (Lambda layers and unknown classes need ``custom_objects``); ``safe_mode=False`` only
+    skips opening the HDF5 part in a sandboxed child process first (faster, for files you
+    trust). Where faltung differs: Keras's safe_mode=False would run a Lambda's code."""
+    from faltung.saving.weights_h5 import SANDBOX
     kind = _kind(filepath)
-    if kind == "keras":
-        from faltung.saving.keras_zip import load_keras
-        return load_keras(filepath, custom_objects, compile)
-    if kind == "h5":
-        from faltung.saving.legacy_h5 import load_legacy_h5
-        return load_legacy_h5(filepath, custom_objects, compile)
+    token = SANDBOX.set(bool(safe_mode))
+    try:
+        if kind == "keras":
+            from faltung.saving.keras_zip import load_keras
+            return load_keras(filepath, custom_objects, compile)
+        if kind == "h5":
+            from faltung.saving.legacy_h5 import load_legacy_h5
+            return load_legacy_h5(filepath, custom_objects, compile)
+    finally:
+        SANDBOX.reset(token)
     raise ValueError("A '.weights.h5' file holds weights only: build the model and call "
                      "model.load_weights(path)")
 

@@ -10,6 +10,7 @@ other files), and each dataset's declared shape against the variable it fills.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import warnings
 from collections.abc import Iterator
@@ -21,6 +22,9 @@ from faltung.saving.atomic import atomic_path
 from faltung.saving.errors import ModelFileError
 
 MAX_NAMES = 1_000_000  # entries in a name-list attribute
+#: Probe HDF5 files in a child process before opening them (see faltung.saving.h5probe);
+#: load_model(..., safe_mode=False) turns it off for files the user trusts.
+SANDBOX: contextvars.ContextVar[bool] = contextvars.ContextVar("SANDBOX", default=True)
 
 
 def h5py_module() -> Any:
@@ -36,6 +40,11 @@ def h5py_module() -> Any:
 def open_h5(path: str | os.PathLike, what: str = "model file") -> Iterator[Any]:
     """An HDF5 file opened read-only; anything h5py or HDF5 raises becomes ModelFileError."""
     h5py = h5py_module()
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"No such file: {os.fspath(path)!r}")
+    if SANDBOX.get():
+        from faltung.saving.h5probe import probe
+        probe(path, what)
     try:
         handle = h5py.File(path, "r")
     except FileNotFoundError:
