@@ -53,8 +53,10 @@ class _RNN(Layer):
                  return_sequences: bool = False, return_state: bool = False,
                  go_backwards: bool = False, stateful: bool = False, unroll: bool = False,
                  **kwargs: Any) -> None:
-        # arguments that only choose how Keras computes the same function
-        for name in ("implementation", "use_cudnn", "zero_output_for_mask", "time_major"):
+        # arguments that only choose how Keras computes the same function (masks, which would
+        # make zero_output_for_mask matter, are refused)
+        self.zero_output_for_mask = bool(kwargs.pop("zero_output_for_mask", False))
+        for name in ("implementation", "use_cudnn", "time_major"):
             kwargs.pop(name, None)
         super().__init__(**kwargs)
         label = f"{type(self).__name__} {self.name!r}"
@@ -259,7 +261,7 @@ class _RNN(Layer):
                   "seed": self.seed, "return_sequences": self.return_sequences,
                   "return_state": self.return_state, "go_backwards": self.go_backwards,
                   "stateful": self.stateful, "unroll": self.unroll,
-                  "zero_output_for_mask": self.return_sequences}
+                  "zero_output_for_mask": self.zero_output_for_mask}
         if self._gates > 1:
             config["recurrent_activation"] = activations.serialize(self.recurrent_activation)
         return config

@@ -150,6 +150,12 @@ def layer_paths(model: Any, path: str = "") -> list[tuple[str, Any]]:
     from faltung.layers.layer import Layer
     from faltung.models.model import Model
     from faltung.optimizers.base import to_snake_case
+    if type(model).__name__ in _CELL_LAYERS:
+        # Keras keeps a recurrent layer's weights in its cell: <path>/vars is empty and
+        # <path>/cell/vars holds kernel, recurrent_kernel, bias
+        return [(path, _Cell(model.name, [])),
+                (f"{path}/cell", _Cell(f"{to_snake_case(type(model).__name__)}_cell",
+                                       model._weights))]
     out: list[tuple[str, Any]] = [(path, model)]
     if not isinstance(model, Model):
         return out
@@ -170,6 +176,17 @@ def layer_paths(model: Any, path: str = "") -> list[tuple[str, Any]]:
         for attr in attrs:
             out.extend(layer_paths(getattr(model, attr), f"{path}/{attr}".lstrip("/")))
     return out
+
+
+_CELL_LAYERS = {"SimpleRNN", "LSTM", "GRU"}
+
+
+class _Cell:
+    """Where Keras's saver sees an RNN cell: a name and the variables it owns."""
+
+    def __init__(self, name: str, weights: list[Any]) -> None:
+        self.name = name
+        self._weights = weights
 
 
 def _vars_path(path: str) -> str:
