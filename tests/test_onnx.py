@@ -16,7 +16,7 @@ pytest.importorskip("onnx")
 ARCHITECTURES = ["and_neuron", "boston_80_50_1", "boston_10_10_1", "mnist_mlp", "branch_concat",
                  "branch_merge", "lenet5", "example_cnn", "mnist4000_fc", "cnn1", "cnn2",
                  "cifar10_cnn", "cifar100_cnn", "inception_naive", "inception_bottleneck",
-                 "densenet_block", "decoder", "faces8_head"]
+                 "densenet_block", "decoder", "faces8_head", "sequence_rnn", "sequence_gru"]
 
 
 def _check(model, path, x, atol=1e-5):
@@ -26,6 +26,7 @@ def _check(model, path, x, atol=1e-5):
     got = session.run(None, feeds)
     expected = model.predict(x, verbose=0)
     expected = expected if isinstance(expected, list) else [expected]
+    assert len(got) == len(expected)
     for g, e in zip(got, expected):
         np.testing.assert_allclose(g, e, rtol=1e-5, atol=atol)
 
@@ -90,3 +91,53 @@ def test_embedding_and_errors(tmp_path):
     _check(model, tmp_path / "e.onnx", x)
     with pytest.raises(ValueError, match="built"):
         faltung.export.to_onnx(models.Sequential([layers.Dense(2)]), tmp_path / "x.onnx")
+
+
+def test_imdb_lstm(tmp_path):
+    """The seed's Embedding -> LSTM -> Dense net on a small vocabulary, integer word ids."""
+    rng = np.random.default_rng(4)
+    model = A.imdb_lstm(faltung, num_words=50, maxlen=10)
+    _randomise(model, rng)
+    x = rng.integers(0, 50, (4, 10)).astype("float32")
+    _check(model, tmp_path / "imdb.onnx", x)
+
+
+@pytest.mark.parametrize("cls", ["SimpleRNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("sequences", [True, False])
+@pytest.mark.parametrize("backwards", [True, False])
+def test_recurrent_options(tmp_path, cls, sequences, backwards):
+    """return_sequences x go_backwards, non-default activations, return_state outputs."""
+    rng = np.random.default_rng(5)
+    extra = {} if cls == "SimpleRNN" else {"recurrent_activation": "tanh"}
+    inp = layers.Input(shape=(7, 4))
+    out = getattr(layers, cls)(5, return_sequences=sequences, go_backwards=backwards,
+                               return_state=True, activation="relu", **extra)(inp)
+    main = getattr(layers, cls)(3, return_sequences=sequences, go_backwards=backwards)(inp)
+    model = models.Model(inp, [*out, main])
+    _randomise(model, rng)
+    _check(model, tmp_path / "r.onnx", rng.normal(0, 1, (3, 7, 4)).astype("float32"))
+
+
+def test_recurrent_variants(tmp_path):
+    """GRU reset_after=False, no biases, initial states wired in from other inputs."""
+    rng = np.random.default_rng(6)
+    seq, h0, c0 = layers.Input(shape=(6, 3)), layers.Input(shape=(4,)), layers.Input(shape=(4,))
+    a = layers.GRU(4, reset_after=False, return_sequences=True)(seq)
+    b = layers.LSTM(4, use_bias=False)(a, initial_state=[h0, c0])
+    c = layers.SimpleRNN(4, go_backwards=True)(a, initial_state=[h0])
+    d = layers.GRU(4, go_backwards=True)(seq, initial_state=h0)
+    model = models.Model([seq, h0, c0], [b, c, d])
+    _randomise(model, rng)
+    x = [rng.normal(0, 1, (2, 6, 3)).astype("float32"),
+         rng.normal(0, 1, (2, 4)).astype("float32"), rng.normal(0, 1, (2, 4)).astype("float32")]
+    _check(model, tmp_path / "v.onnx", x)
+
+
+def test_recurrent_unsupported_activation(tmp_path):
+    model = models.Sequential([layers.Input(shape=(5, 2)), layers.LSTM(3, activation="gelu")])
+    with pytest.raises(NotImplementedError, match=r"LSTM .*activation='gelu'"):
+        faltung.export.to_onnx(model, tmp_path / "x.onnx")
+    model = models.Sequential([layers.Input(shape=(5, 2)),
+                               layers.GRU(3, recurrent_activation="hard_sigmoid")])
+    with pytest.raises(NotImplementedError, match="GRU .*recurrent_activation='hard_sigmoid'"):
+        faltung.export.to_onnx(model, tmp_path / "y.onnx")

@@ -4,6 +4,10 @@ faltung keeps images NHWC (channels last) as Keras; ONNX's Conv, ConvTranspose a
 operators want NCHW, so each of them is wrapped in Transpose nodes (NHWC -> NCHW -> NHWC);
 everything else runs on NHWC directly. BatchNormalization is exported in inference form (one
 multiply and one add per channel), Dropout as Identity. The batch axis stays dynamic.
+
+SimpleRNN, LSTM and GRU become ONNX's RNN, LSTM and GRU operators, which are time-major
+((time, batch, features), outputs with a num_directions axis): Transpose and Squeeze nodes
+convert from and to Keras's batch-major layout. Embedding is a Gather on the table.
 """
 
 from __future__ import annotations
@@ -48,6 +52,16 @@ class _Builder:
         self.nodes.append(self.onnx.helper.make_node(op_type, inputs, [out],
                                                      name=self.name(op_type), **attrs))
         return out
+
+    def op_multi(self, op_type: str, inputs: list[str], outputs: list[bool], hint: str,
+                 **attrs: Any) -> list[str]:
+        """A node with several outputs; ``outputs[i]`` False leaves output i unused ("")."""
+        names = [self.name(f"{hint}_{i}") if wanted else "" for i, wanted in enumerate(outputs)]
+        while names and not names[-1]:
+            names.pop()
+        self.nodes.append(self.onnx.helper.make_node(op_type, inputs, names,
+                                                     name=self.name(op_type), **attrs))
+        return names
 
     # -- activations ----------------------------------------------------------------------
     def activation(self, fn: Any, x: str) -> str:
@@ -102,6 +116,84 @@ def _spatial_pads(layer: Any, shape: tuple, kernel: tuple, strides: tuple,
     (t, b), (left, r) = (_same_pads(shape[1], kernel[0], strides[0], dilation[0]),
                          _same_pads(shape[2], kernel[1], strides[1], dilation[1]))
     return [t, left, b, r]
+
+
+_RNN_ACTIVATIONS = {"tanh": "Tanh", "sigmoid": "Sigmoid", "relu": "Relu"}
+
+
+def _rnn_activation(layer: Any, fn: Any, role: str) -> str:
+    """ONNX's name for an activation of a recurrent layer (tanh, sigmoid, relu only)."""
+    name = activations.serialize(fn)
+    if name not in _RNN_ACTIVATIONS:
+        raise NotImplementedError(
+            f"ONNX export: {type(layer).__name__} {layer.name!r} has {role}={name!r}; only "
+            f"{sorted(_RNN_ACTIVATIONS)} are exported for recurrent layers")
+    return _RNN_ACTIVATIONS[name]
+
+
+def _gate_blocks(matrix: np.ndarray, order: list[int], gates: int) -> np.ndarray:
+    """Reorder the gate blocks of the last axis of a Keras kernel / bias."""
+    blocks = np.split(np.asarray(matrix, np.float32), gates, axis=-1)
+    return np.concatenate([blocks[i] for i in order], axis=-1)
+
+
+def _emit_recurrent(g: _Builder, layer: Any, ins: list[str]) -> list[str]:
+    """SimpleRNN / LSTM / GRU as ONNX RNN / LSTM / GRU: weights (1, gates * units, features)
+    with ONNX's gate order, the sequence transposed to time-major around the node. Keras's
+    go_backwards reads the sequence from its end and returns the outputs in that reading order;
+    ONNX's 'reverse' direction returns them at their input positions, so Y is flipped in time."""
+    from faltung import layers as L
+    units = layer.units
+    label = type(layer).__name__
+    if isinstance(layer, L.LSTM):
+        op, gates, order = "LSTM", 4, [0, 3, 1, 2]  # Keras i, f, c, o -> ONNX i, o, f, c
+        acts = [_rnn_activation(layer, layer.recurrent_activation, "recurrent_activation"),
+                _rnn_activation(layer, layer.activation, "activation"),
+                _rnn_activation(layer, layer.activation, "activation")]
+    elif isinstance(layer, L.GRU):
+        op, gates, order = "GRU", 3, [0, 1, 2]  # z, r, h in both
+        acts = [_rnn_activation(layer, layer.recurrent_activation, "recurrent_activation"),
+                _rnn_activation(layer, layer.activation, "activation")]
+    else:
+        op, gates, order = "RNN", 1, [0]
+        acts = [_rnn_activation(layer, layer.activation, "activation")]
+    kernel = _gate_blocks(layer.kernel.data, order, gates).T[None]
+    recurrent = _gate_blocks(layer.recurrent_kernel.data, order, gates).T[None]
+    width = gates * units
+    if layer.bias is None:
+        bias = np.zeros((1, 2 * width), np.float32)
+    else:
+        b = np.asarray(layer.bias.data, np.float32)
+        input_bias, recurrent_bias = (b[0], b[1]) if b.ndim == 2 else (b, np.zeros_like(b))
+        bias = np.concatenate([_gate_blocks(input_bias, order, gates),
+                               _gate_blocks(recurrent_bias, order, gates)])[None]
+    inputs = [g.op("Transpose", [ins[0]], perm=[1, 0, 2]),
+              g.const(kernel, f"{layer.name}_W"), g.const(recurrent, f"{layer.name}_R"),
+              g.const(bias, f"{layer.name}_B"), ""]  # no sequence_lens
+    axis0 = g.const(np.array([0], np.int64))
+    for state in ins[1:]:  # initial states (batch, units) -> (1, batch, units)
+        inputs.append(g.op("Unsqueeze", [state, axis0]))
+    while not inputs[-1]:
+        inputs.pop()
+    attrs: dict[str, Any] = {"hidden_size": units, "activations": acts,
+                             "direction": "reverse" if layer.go_backwards else "forward"}
+    if op == "GRU":
+        attrs["linear_before_reset"] = int(layer.reset_after)
+    n_states = 2 if op == "LSTM" else 1
+    wanted = [layer.return_sequences, True] + ([layer.return_state] if op == "LSTM" else [])
+    outs = g.op_multi(op, inputs, wanted, f"{layer.name}_{label.lower()}", **attrs)
+    states = [g.op("Squeeze", [name, axis0]) for name in outs[1:1 + n_states]]
+    if layer.return_sequences:
+        y = g.op("Squeeze", [outs[0], g.const(np.array([1], np.int64))])  # (time, batch, u)
+        if layer.go_backwards:
+            big = np.iinfo(np.int64).min
+            y = g.op("Slice", [y, g.const(np.array([-1], np.int64)),
+                               g.const(np.array([big], np.int64)), axis0,
+                               g.const(np.array([-1], np.int64))])
+        main = g.op("Transpose", [y], perm=[1, 0, 2])
+    else:
+        main = states[0]
+    return [main, *states] if layer.return_state else [main]
 
 
 def _emit_layer(g: _Builder, layer: Any, ins: list[str], in_shapes: list[tuple],
@@ -197,6 +289,8 @@ def _emit_layer(g: _Builder, layer: Any, ins: list[str], in_shapes: list[tuple],
         return [g.op("Elu", [x], alpha=float(layer.alpha))]
     if isinstance(layer, L.Softmax):
         return [g.op("Softmax", [x], axis=int(layer.axis))]
+    if isinstance(layer, (L.SimpleRNN, L.LSTM, L.GRU)):
+        return _emit_recurrent(g, layer, ins)
     if isinstance(layer, L.Embedding):
         ids = g.op("Cast", [x], to=_onnx().TensorProto.INT64)
         return [g.op("Gather", [g.const(layer.embeddings.data, f"{layer.name}_table"), ids],
