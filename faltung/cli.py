@@ -1,5 +1,6 @@
 """The ``faltung`` command: ``faltung lab list`` and ``faltung lab NAME [--epochs N] [--seed S]
-[--out DIR] [--limit N]`` run the course labs (:mod:`faltung.labs`)."""
+[--out DIR] [--limit N]`` run the course labs (:mod:`faltung.labs`); ``faltung studio [MODEL]``
+starts the studio web server (:mod:`faltung.studio`)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,22 @@ def _parser() -> argparse.ArgumentParser:
     lab.add_argument("--limit", type=int, default=None,
                      help="only the first N training (and test) samples, for a quick look")
     lab.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
+    studio = commands.add_parser(
+        "studio", help="look inside a network in the browser (draw, inspect, runs)",
+        description="Start the studio web server on loopback: draw a digit and watch every "
+                    "layer react, inspect saved models, browse the lab reports. Without MODEL "
+                    "the lenet5 lab's model (REPORTS/lenet5/model.keras) is used; if there is "
+                    "none a small MNIST CNN is trained first (about a minute). Needs "
+                    "pip install 'faltung[studio]'.")
+    studio.add_argument("model", nargs="?", default=None,
+                        help="a saved model (.keras or .h5) to show first")
+    studio.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    studio.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    studio.add_argument("--reports", default="lab-reports",
+                        help="the lab reports folder (default ./lab-reports); its models can "
+                             "be opened on the Inspect page")
+    studio.add_argument("--models", action="append", default=[], metavar="DIR",
+                        help="another folder whose .keras/.h5 files may be opened (repeatable)")
     return parser
 
 
@@ -39,9 +56,30 @@ def _list() -> int:
     return 0
 
 
+def _studio(args: argparse.Namespace) -> int:
+    if not 0 < args.port < 65536:
+        print(f"faltung studio: --port must be in 1..65535, got {args.port}", file=sys.stderr)
+        return 2
+    from faltung.labs._common import MissingDatasetError
+    from faltung.studio.server import serve
+    try:
+        return serve(args.model, host=args.host, port=args.port, reports=args.reports,
+                     folders=args.models)
+    except ImportError as exc:
+        print(f"faltung studio: {exc}", file=sys.stderr)
+        return 1
+    except (MissingDatasetError, OSError) as exc:
+        print(f"faltung studio: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``faltung`` script and of ``python -m faltung``."""
     args = _parser().parse_args(argv)
+    if args.command == "studio":
+        return _studio(args)
     if args.command == "lab":
         if args.name == "list":
             return _list()
