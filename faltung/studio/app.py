@@ -250,8 +250,10 @@ class Studio:
         if self.reports is None or not _RUN_NAME.match(name):
             raise StudioError(f"no run {name!r}", 404)
         folder = (self.reports / name).resolve()
-        if folder.parent != self.reports or not folder.is_dir():
-            raise StudioError(f"no run {name!r}", 404)
+        if folder.parent != self.reports or not folder.is_dir() or not (
+                (folder / "metrics.json").is_file() or (folder / "history.csv").is_file()):
+            raise StudioError(f"no run {name!r} (a folder with metrics.json or history.csv)",
+                              404)
         return folder
 
     def run_details(self, name: str) -> dict[str, Any]:
