@@ -87,7 +87,7 @@ const Studio = {
           this.el("div", { class: "val" }));
       });
     }
-    const top = probabilities.indexOf(Math.max(...probabilities));
+    const best = Math.max(...probabilities), top = best > 0 ? probabilities.indexOf(best) : -1;
     probabilities.forEach((p, k) => {
       const fill = container.children[3 * k + 1].firstChild;
       fill.style.width = (100 * p).toFixed(1) + "%";
