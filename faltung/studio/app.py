@@ -154,7 +154,7 @@ class Studio:
             elif out.ndim == 1:
                 entry["kind"] = "vector"
                 shown = out[:512]
-                entry["values"] = [round(float(v), 4) for v in shown]
+                entry["values"] = np.round(shown.astype("float64"), 4).tolist()
                 entry["total"] = int(out.size)
             else:
                 entry["kind"] = "other"
@@ -163,7 +163,7 @@ class Studio:
         answer = {
             "model": loaded.key,
             "prediction": int(np.argmax(probabilities)),
-            "probabilities": [round(float(p), 5) for p in probabilities],
+            "probabilities": np.round(probabilities, 5).tolist(),
             "input": {"height": h, "width": w, "channels": c,
                       "data": imaging.b64(imaging.to_uint8(x, 0.0, 1.0))},
             "layers": layers,

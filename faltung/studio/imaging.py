@@ -184,4 +184,4 @@ def encode_maps(maps: np.ndarray, max_maps: int, max_side: int) -> dict[str, Any
     data[(hi - lo)[:, 0] < 1e-12] = 0
     return {"count": int(tiles.shape[0]), "total": int(c), "height": int(tiles.shape[1]),
             "width": int(tiles.shape[2]), "data": b64(data),
-            "max": [round(float(v), 4) for v in hi[:, 0]]}
+            "max": np.round(hi[:, 0].astype("float64"), 4).tolist()}
