@@ -29,8 +29,9 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 if not (Path(CHROMIUM).is_file() or shutil.which(CHROMIUM)):
     pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
 
-from faltung.studio.app import create_app  # noqa: E402
 from test_studio import fake_test_set, tiny_cnn  # noqa: E402
+
+from faltung.studio.app import create_app  # noqa: E402
 
 
 def _free_port() -> int:
