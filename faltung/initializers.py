@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from faltung.random import generator
+from faltung.serialization import deserialize_object, serialize_object
 from faltung.tensor import floatx
 
 Shape = tuple[int, ...]
@@ -294,16 +295,11 @@ he_uniform, he_normal, lecun_uniform, lecun_normal = HeUniform, HeNormal, LecunU
 
 
 def serialize(initializer: Initializer) -> dict[str, Any]:
-    return {"module": "keras.initializers", "class_name": type(initializer).__name__,
-            "config": initializer.get_config(), "registered_name": None}
+    return serialize_object(initializer, "keras.initializers")
 
 
 def deserialize(config: dict[str, Any], custom_objects: dict | None = None) -> Initializer:
-    cls = {**ALL_OBJECTS_DICT, **(custom_objects or {})}.get(config.get("class_name"))
-    if cls is None:
-        raise ValueError(f"Unknown initializer: {config.get('class_name')!r}. Valid "
-                         f"initializers: {sorted(ALL_OBJECTS_DICT)}")
-    return cls.from_config(config.get("config", {}))
+    return deserialize_object(config, ALL_OBJECTS_DICT, "initializer", custom_objects)
 
 
 def get(identifier: str | dict | Initializer | None) -> Initializer | Any:

@@ -23,6 +23,7 @@ import numpy as np
 from faltung import ops
 from faltung.activations import keras_logits
 from faltung.optimizers.base import auto_name
+from faltung.serialization import serialize_object
 from faltung.tensor import Tensor, as_tensor
 
 EPSILON = 1e-7
@@ -414,8 +415,7 @@ logcosh = log_cosh
 def serialize(loss: Loss | Callable) -> dict[str, Any] | str:
     """A Loss as Keras's ``{"module", "class_name", "config"}``; a function by its name."""
     if isinstance(loss, Loss):
-        return {"module": "keras.losses", "class_name": type(loss).__name__,
-                "config": loss.get_config(), "registered_name": None}
+        return serialize_object(loss, "keras.losses")
     return loss.__name__
 
 

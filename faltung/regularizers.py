@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from faltung import ops
+from faltung.serialization import deserialize_object, serialize_object
 from faltung.tensor import Tensor, as_tensor
 
 
@@ -93,16 +94,11 @@ ALL_OBJECTS_DICT: dict[str, type] = {"Regularizer": Regularizer, "L1": L1, "L2":
 
 
 def serialize(regularizer: Regularizer) -> dict[str, Any]:
-    return {"module": "keras.regularizers", "class_name": type(regularizer).__name__,
-            "config": regularizer.get_config(), "registered_name": None}
+    return serialize_object(regularizer, "keras.regularizers")
 
 
 def deserialize(config: dict[str, Any], custom_objects: dict | None = None) -> Regularizer:
-    cls = {**ALL_OBJECTS_DICT, **(custom_objects or {})}.get(config.get("class_name"))
-    if cls is None:
-        raise ValueError(f"Unknown regularizer: {config.get('class_name')!r}. Valid "
-                         f"regularizers: {sorted(ALL_OBJECTS_DICT)}")
-    return cls.from_config(config.get("config", {}))
+    return deserialize_object(config, ALL_OBJECTS_DICT, "regularizer", custom_objects)
 
 
 def get(identifier: str | dict | Regularizer | None) -> Regularizer | Any:

@@ -19,6 +19,7 @@ import numpy as np
 
 from faltung import initializers as initializers_module
 from faltung import regularizers as regularizers_module
+from faltung.serialization import serialize_object
 from faltung.tensor import Tensor, floatx, no_grad
 from faltung.variables import Variable
 
@@ -358,9 +359,7 @@ def serialize(obj: Any) -> Any:
     if obj is None or isinstance(obj, (str, int, float, bool)):
         return obj
     if hasattr(obj, "get_config"):
-        return {"module": "keras." + type(obj).__module__.split(".", 1)[-1],
-                "class_name": type(obj).__name__, "config": obj.get_config(),
-                "registered_name": None}
+        return serialize_object(obj, "keras." + type(obj).__module__.split(".", 1)[-1])
     return getattr(obj, "__name__", str(obj))
 
 

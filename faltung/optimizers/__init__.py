@@ -19,6 +19,7 @@ from faltung.optimizers.ftrl import Ftrl
 from faltung.optimizers.nadam import Nadam
 from faltung.optimizers.rmsprop import RMSprop
 from faltung.optimizers.sgd import SGD
+from faltung.serialization import serialize_object
 
 __all__ = ["SGD", "Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "Ftrl", "Nadam",
            "Optimizer", "RMSprop", "deserialize", "get", "schedules", "serialize"]
@@ -29,8 +30,7 @@ ALL_OBJECTS_DICT = {cls.__name__.lower(): cls for cls in (
 
 def serialize(optimizer: Optimizer) -> dict[str, Any]:
     """Keras's serialized form of an optimizer."""
-    return {"module": "keras.optimizers", "class_name": type(optimizer).__name__,
-            "config": optimizer.get_config(), "registered_name": None}
+    return serialize_object(optimizer, "keras.optimizers")
 
 
 def deserialize(config: dict[str, Any], custom_objects: dict | None = None) -> Optimizer:

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from faltung.serialization import serialize_object
+
 f32 = np.float32
 
 
@@ -186,8 +188,7 @@ _SCHEDULES = {cls.__name__: cls for cls in (
 
 def serialize(schedule: LearningRateSchedule) -> dict[str, Any]:
     """Keras's serialized form ``{"module", "class_name", "config", "registered_name"}``."""
-    return {"module": "keras.optimizers.schedules", "class_name": type(schedule).__name__,
-            "config": schedule.get_config(), "registered_name": None}
+    return serialize_object(schedule, "keras.optimizers.schedules")
 
 
 def deserialize(config: dict[str, Any], custom_objects: dict | None = None) \
