@@ -7,10 +7,13 @@ hand-written backward pass (:mod:`faltung.ops`).
 import importlib
 
 from faltung import ops
+from faltung._allocator import tune_malloc
 from faltung.tensor import Tensor, enable_grad, floatx, is_grad_enabled, no_grad
 from faltung.variables import Variable
 
 __version__ = "0.1.0"
+
+tune_malloc()
 
 __all__ = ["Tensor", "Variable", "enable_grad", "floatx", "is_grad_enabled", "no_grad", "ops"]
 
