@@ -27,23 +27,32 @@ def batch_norm(x: Tensor, gamma: Tensor, beta: Tensor, epsilon: float = 1e-3) \
     """
     x, gamma, beta = as_tensor(x), as_tensor(gamma), as_tensor(beta)
     _check("batch_norm", x, gamma, beta)
-    axes = tuple(range(x.ndim - 1))
-    count = x.size // x.shape[-1]
-    mean = x.data.mean(axis=axes)
-    centered = x.data - mean
-    var = np.mean(centered * centered, axis=axes)
+    channels = x.shape[-1]
+    count = x.size // channels
+    rows = x.data.reshape(count, channels)
+    mean = rows.sum(axis=0) / count
+    x_hat = rows - mean
+    var = np.square(x_hat).sum(axis=0) / count
     inv_std = 1 / np.sqrt(var + epsilon)
-    x_hat = centered * inv_std
-    out = x_hat * gamma.data + beta.data
+    x_hat *= inv_std
+    out = x_hat * gamma.data
+    out += beta.data
 
     def backward(g: np.ndarray) -> tuple[np.ndarray | None, ...]:
-        g_beta = g.sum(axis=axes)
-        g_gamma = (g * x_hat).sum(axis=axes)
+        g = g.reshape(count, channels)
+        g_beta = g.sum(axis=0)
+        scratch = g * x_hat
+        g_gamma = scratch.sum(axis=0)
         g_x = None
         if x.requires_grad:
-            g_x = (gamma.data * inv_std / count) * (count * g - g_beta - x_hat * g_gamma)
+            g_x = g * count
+            g_x -= g_beta
+            g_x -= np.multiply(x_hat, g_gamma, out=scratch)
+            g_x *= gamma.data * inv_std / count
+            g_x = g_x.reshape(x.shape)
         return g_x, g_gamma, g_beta
 
+    out = out.reshape(x.shape)
     return make_result(out, (x, gamma, beta), backward, "batch_norm"), mean, var
 
 
