@@ -398,9 +398,11 @@ def precision_recall_f1(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
 def classification_report(y_true: object, y_pred: object,
                           target_names: list[str] | tuple[str, ...] | None = None,
                           num_classes: int | None = None, output_dict: bool = False) \
-        -> str | dict[str, dict[str, float]]:
+        -> str | dict[str, dict[str, float] | float]:
     """Precision, recall, F1 and support per class plus accuracy and macro / weighted averages,
-    as scikit-learn's ``classification_report`` that seeds/001 prints (NumPy only)."""
+    as scikit-learn's ``classification_report`` that seeds/001 prints (NumPy only). With
+    ``output_dict=True`` the dict has scikit-learn's layout: a dict per class and average, and
+    ``"accuracy"`` as a plain float."""
     if num_classes is None and target_names is not None:
         num_classes = len(target_names)
     cm = confusion_matrix(y_true, y_pred, num_classes)
@@ -411,12 +413,12 @@ def classification_report(y_true: object, y_pred: object,
     precision, recall, f1 = precision_recall_f1(cm)
     support = cm.sum(axis=1)
     total = int(support.sum())
-    report: dict[str, dict[str, float]] = {}
+    report: dict[str, dict[str, float] | float] = {}
     for i, name in enumerate(names):
         report[name] = {"precision": float(precision[i]), "recall": float(recall[i]),
                         "f1-score": float(f1[i]), "support": int(support[i])}
     weights = support / max(total, 1)
-    report["accuracy"] = {"precision": float(np.trace(cm) / max(total, 1)), "support": total}
+    report["accuracy"] = float(np.trace(cm) / max(total, 1))
     report["macro avg"] = {"precision": float(precision.mean()), "recall": float(recall.mean()),
                            "f1-score": float(f1.mean()), "support": total}
     report["weighted avg"] = {"precision": float(precision @ weights),
@@ -429,7 +431,7 @@ def classification_report(y_true: object, y_pred: object,
     for name in names + ["macro avg", "weighted avg"]:
         if name == "macro avg":
             lines += ["", f"{'accuracy':>{width}} {'':>9} {'':>9} "
-                          f"{report['accuracy']['precision']:>9.2f} {total:>9}"]
+                          f"{report['accuracy']:>9.2f} {total:>9}"]
         row = report[name]
         lines.append(f"{name:>{width}} {row['precision']:>9.2f} {row['recall']:>9.2f} "
                      f"{row['f1-score']:>9.2f} {row['support']:>9}")

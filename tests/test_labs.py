@@ -225,7 +225,7 @@ def test_classification_report_matches_hand_counts() -> None:
                            "support": 2}
     assert report["b"]["precision"] == pytest.approx(2 / 3)
     assert report["c"]["precision"] == 0.5 and report["c"]["recall"] == 1.0
-    assert report["accuracy"]["precision"] == pytest.approx(4 / 6)
+    assert report["accuracy"] == pytest.approx(4 / 6)
     text = metrics.classification_report(y_true, y_pred, ["a", "b", "c"])
     assert "weighted avg" in text and "precision" in text
     with pytest.raises(ValueError, match="labels"):

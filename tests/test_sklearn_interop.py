@@ -35,3 +35,26 @@ def test_course_workflow_with_scikit_learn() -> None:
     assert np.trace(matrix) / matrix.sum() > 0.9
     report = classification_report(y_test, predicted, output_dict=True)
     assert report["accuracy"] == pytest.approx(np.trace(matrix) / matrix.sum())
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_classification_report_and_confusion_matrix_equal_scikit_learn(seed: int) -> None:
+    """faltung.metrics writes the same per-class, average and accuracy figures as scikit-learn,
+    in scikit-learn's dict layout (a class that is never predicted included: precision 0)."""
+    from faltung import metrics
+    rng = np.random.default_rng(seed)
+    y_true = rng.integers(0, 5, 300)
+    y_pred = np.where(rng.random(300) < 0.6, y_true, rng.integers(0, 4, 300))
+    y_pred[y_pred == 4] = 0  # class "e" is never predicted
+    names = ["a", "b", "c", "d", "e"]
+    np.testing.assert_array_equal(metrics.confusion_matrix(y_true, y_pred, 5),
+                                  confusion_matrix(y_true, y_pred, labels=range(5)))
+    ours = metrics.classification_report(y_true, y_pred, names, output_dict=True)
+    theirs = classification_report(y_true, y_pred, labels=range(5), target_names=names,
+                                   output_dict=True, zero_division=0)
+    assert ours.keys() == theirs.keys()
+    assert ours["accuracy"] == pytest.approx(theirs["accuracy"], abs=1e-12)
+    for key in names + ["macro avg", "weighted avg"]:
+        assert ours[key].keys() == theirs[key].keys()
+        for field, value in theirs[key].items():
+            assert ours[key][field] == pytest.approx(value, abs=1e-12), (key, field)

@@ -74,7 +74,7 @@ class Report:
     headline: list[tuple[str, str]] = field(default_factory=list)
     class_names: Sequence[str] | None = None
     confusion: np.ndarray | None = None
-    per_class: dict[str, dict[str, float]] | None = None
+    per_class: dict[str, dict[str, float] | float] | None = None
     samples: Samples | None = None
     sections: list[Section] = field(default_factory=list)
     figures: dict[str, Any] = field(default_factory=dict)
