@@ -11,7 +11,7 @@ class Variable(Tensor):
     """A named, mutable leaf tensor. Trainable variables require a gradient; ``assign`` changes
     the value in place (keeping shape and dtype), as ``keras.Variable.assign``."""
 
-    __slots__ = ("_trainable", "path")
+    __slots__ = ("_trainable", "path", "_constraint")
 
     def __init__(self, initial_value: object, trainable: bool = True, name: str | None = None,
                  dtype: object = None) -> None:
@@ -20,6 +20,7 @@ class Variable(Tensor):
         self._trainable = bool(trainable)
         self.requires_grad = self._trainable
         self.path = name
+        self._constraint = None
 
     @property
     def trainable(self) -> bool:
@@ -29,6 +30,19 @@ class Variable(Tensor):
     def trainable(self, value: bool) -> None:
         self._trainable = bool(value)
         self.requires_grad = self._trainable
+
+    @property
+    def constraint(self) -> object:
+        """A callable the optimizers apply after each update (``add_weight(constraint=)``)."""
+        return self._constraint
+
+    @constraint.setter
+    def constraint(self, value: object) -> None:
+        if value is not None and not callable(value):
+            raise ValueError("Invalid value for attribute `constraint`. Expected a callable "
+                             "(such as a `keras.constraints.Constraint` instance) or `None`. "
+                             f"Received: constraint={value!r}")
+        self._constraint = value
 
     @property
     def value(self) -> np.ndarray:
