@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from faltung import constraints as constraints_module
 from faltung import initializers as initializers_module
 from faltung import regularizers as regularizers_module
 from faltung.serialization import serialize_object
@@ -90,6 +91,10 @@ def to_tensor(value: Any) -> Tensor:
     return Tensor(array)
 
 
+class _UnknownArguments(ValueError, TypeError):
+    """An unknown constructor argument: Keras raises ValueError, Python a TypeError."""
+
+
 class Layer:
     """Base class of every layer (and of Model).
 
@@ -102,14 +107,15 @@ class Layer:
     _call_has_training = False
 
     def __init__(self, trainable: bool = True, name: str | None = None, dtype: Any = None,
-                 **kwargs: Any) -> None:
+                 activity_regularizer: Any = None, **kwargs: Any) -> None:
         input_shape = kwargs.pop("input_shape", None)
         input_dim = kwargs.pop("input_dim", None)
         batch_size = kwargs.pop("batch_size", None)
         kwargs.pop("autocast", None)
-        if kwargs:
-            raise TypeError(f"{type(self).__name__}: unexpected argument(s) "
-                            f"{', '.join(sorted(kwargs))}")
+        if kwargs:  # Keras's message; a TypeError too, as Python's own for a wrong keyword
+            raise _UnknownArguments(f"Unrecognized keyword arguments passed to "
+                                    f"{type(self).__name__}: {kwargs}")
+        self.activity_regularizer = regularizers_module.get(activity_regularizer)
         if input_dim is not None and input_shape is None:
             input_shape = (input_dim,)
         self._input_shape_arg = None if input_shape is None else tuple(input_shape)
@@ -144,6 +150,7 @@ class Layer:
                             dtype=dtype or self.dtype)
         variable.path = f"{self.name}/{name}"
         self._weights.append(variable)
+        variable.constraint = constraints_module.get(constraint)
         reg = regularizers_module.get(regularizer)
         if reg is not None:
             self._regularizers.append((variable, reg))
@@ -325,6 +332,8 @@ class Layer:
     def get_config(self) -> dict[str, Any]:
         config: dict[str, Any] = {"name": self.name, "trainable": self.trainable,
                                   "dtype": self.dtype}
+        if getattr(self, "activity_regularizer", None) is not None:
+            config["activity_regularizer"] = serialize(self.activity_regularizer)
         if self._input_shape_arg is not None:
             config["batch_input_shape"] = (self._batch_size_arg,) + self._input_shape_arg
         return config

@@ -3,7 +3,8 @@
 Keras 3's ``BaseOptimizer`` contract on NumPy: ``apply_gradients([(grad, var), ...])`` builds the
 slot variables on first use, clips the gradients (``clipnorm`` / ``global_clipnorm`` /
 ``clipvalue``), applies decoupled weight decay (``var -= var * weight_decay * lr``), runs each
-optimizer's ``update_step`` in float32 and finally increments ``iterations``.
+optimizer's ``update_step`` in float32, projects each variable that has a ``constraint``
+(``variable.assign(variable.constraint(variable))``) and finally increments ``iterations``.
 ``optimizer.variables`` lists ``iterations``, the ``learning_rate`` variable (when it is not a
 schedule) and the slots in Keras's order, so that saved optimizer states line up with Keras's.
 
@@ -282,6 +283,10 @@ class Optimizer:
         learning_rate = self._current_learning_rate()
         self._apply_weight_decay(variables, learning_rate)
         self._update_all(arrays, variables, learning_rate)
+        for v in variables:  # as Keras: each constraint right after the update
+            constraint = getattr(v, "constraint", None)
+            if constraint is not None:
+                v.assign(constraint(v))
         self._iterations.data[...] += 1
 
     def _update_all(self, grads: list[np.ndarray], variables: list[Variable],
