@@ -9,9 +9,25 @@ import sys
 from collections.abc import Sequence
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: prints the installed package's version (read only when asked for)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS,
+                 help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        import faltung
+        print(f"faltung {faltung.__version__}")
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="faltung", description="faltung: the course's deep-learning labs on NumPy.")
+    parser.add_argument("--version", action=_VersionAction,
+                        help="print the installed version and exit")
     commands = parser.add_subparsers(dest="command", required=True)
     lab = commands.add_parser(
         "lab", help="run a course lab and write its report ('faltung lab list' lists them)",
