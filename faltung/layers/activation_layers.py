@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from faltung import initializers, ops, regularizers
+from faltung import constraints, initializers, ops, regularizers
 from faltung.layers.layer import Layer, serialize
 from faltung.tensor import Tensor
 
@@ -66,6 +66,7 @@ class PReLU(_Elementwise):
         super().__init__(**kwargs)
         self.alpha_initializer = initializers.get(alpha_initializer)
         self.alpha_regularizer = regularizers.get(alpha_regularizer)
+        self.alpha_constraint = constraints.get(alpha_constraint)
         if shared_axes is not None and isinstance(shared_axes, int):
             shared_axes = [shared_axes]
         self.shared_axes = None if shared_axes is None else list(shared_axes)
@@ -74,8 +75,9 @@ class PReLU(_Elementwise):
         shape = list(input_shape[1:])
         for axis in self.shared_axes or []:
             shape[axis - 1] = 1
-        self.alpha = self.add_weight("alpha", tuple(shape), self.alpha_initializer,
-                                     self.alpha_regularizer)
+        self.alpha = self.add_weight(shape=tuple(shape), initializer=self.alpha_initializer,
+                                     regularizer=self.alpha_regularizer,
+                                     constraint=self.alpha_constraint, name="alpha")
 
     def call(self, inputs: Tensor) -> Tensor:
         return ops.relu(inputs) - self.alpha * ops.relu(-inputs)
@@ -83,6 +85,8 @@ class PReLU(_Elementwise):
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(),
                 "alpha_initializer": serialize(self.alpha_initializer),
+                "alpha_regularizer": serialize(self.alpha_regularizer),
+                "alpha_constraint": serialize(self.alpha_constraint),
                 "shared_axes": self.shared_axes}
 
 

@@ -1,10 +1,13 @@
-"""Conv2D and Conv2DTranspose on NHWC images (``data_format='channels_last'``)."""
+"""Conv2D and Conv2DTranspose. The ops work on NHWC images; ``data_format='channels_first'``
+(NCHW) transposes the input to NHWC and the result back, with the same kernel layout as Keras
+(which keeps (kh, kw, in, out) for both formats)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from faltung import activations, initializers, ops, regularizers
+from faltung import activations, constraints, initializers, ops, regularizers
+from faltung.layers._arguments import check_data_format
 from faltung.layers.layer import Layer, serialize
 from faltung.layers.legacy import translate
 from faltung.ops.conv import conv_output_length, conv_transpose_output_length
@@ -29,20 +32,17 @@ class _Conv(Layer):
                  kernel_regularizer: Any = None, bias_regularizer: Any = None,
                  activity_regularizer: Any = None, kernel_constraint: Any = None,
                  bias_constraint: Any = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         label = f"{type(self).__name__} {self.name!r}"
         if int(filters) < 1:
             raise ValueError(f"{label}: filters must be a positive integer, got {filters}")
-        if data_format not in (None, "channels_last"):
-            raise ValueError(f"{label}: only data_format='channels_last' (NHWC) is supported, "
-                             f"got {data_format!r}")
         if str(padding).lower() not in ("valid", "same"):
             raise ValueError(f"{label}: padding must be 'valid' or 'same', got {padding!r}")
         self.filters = int(filters)
         self.kernel_size = _pair(kernel_size, "kernel_size", label)
         self.strides = _pair(strides, "strides", label)
         self.padding = str(padding).lower()
-        self.data_format = "channels_last"
+        self.data_format = check_data_format(label, data_format)
         self.dilation_rate = _pair(dilation_rate, "dilation_rate", label)
         self.activation = activations.get(activation)
         self.use_bias = use_bias
@@ -50,17 +50,46 @@ class _Conv(Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
 
-    def _check_rank(self, input_shape: tuple) -> None:
+    @property
+    def _channels_first(self) -> bool:
+        return self.data_format == "channels_first"
+
+    def _check_rank(self, input_shape: tuple) -> tuple:
+        """The input shape in NHWC order."""
+        layout = "(batch, channels, height, width)" if self._channels_first \
+            else "(batch, height, width, channels)"
+        if len(input_shape) == 4 and self._channels_first:
+            input_shape = (input_shape[0], *input_shape[2:], input_shape[1])
         if len(input_shape) != 4 or input_shape[-1] is None:
             raise ValueError(f"Input to layer {self.name!r} ({type(self).__name__}) must be a "
-                             f"batch of images (batch, height, width, channels) with known "
-                             f"channels, received shape {input_shape}")
+                             f"batch of images {layout} with known channels, received shape "
+                             f"{input_shape}")
+        return tuple(input_shape)
+
+    def _nhwc(self, inputs: Tensor) -> Tensor:
+        return ops.transpose(inputs, (0, 2, 3, 1)) if self._channels_first else inputs
 
     def _finish(self, out: Tensor) -> Tensor:
         if self.bias is not None:
             out = out + self.bias
+        if self._channels_first:
+            out = ops.transpose(out, (0, 3, 1, 2))
         return self.activation(out)
+
+    def _output(self, n: Any, h: Any, w: Any) -> tuple:
+        return (n, self.filters, h, w) if self._channels_first else (n, h, w, self.filters)
+
+    def _add_kernels(self, kernel_shape: tuple) -> None:
+        self.kernel = self.add_weight(shape=kernel_shape, initializer=self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint, name="kernel")
+        self.bias = self.add_weight(shape=(self.filters,), initializer=self.bias_initializer,
+                                    regularizer=self.bias_regularizer,
+                                    constraint=self.bias_constraint,
+                                    name="bias") if self.use_bias else None
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "filters": self.filters,
@@ -71,27 +100,50 @@ class _Conv(Layer):
                 "kernel_initializer": serialize(self.kernel_initializer),
                 "bias_initializer": serialize(self.bias_initializer),
                 "kernel_regularizer": serialize(self.kernel_regularizer),
-                "bias_regularizer": serialize(self.bias_regularizer)}
+                "bias_regularizer": serialize(self.bias_regularizer),
+                "kernel_constraint": serialize(self.kernel_constraint),
+                "bias_constraint": serialize(self.bias_constraint)}
 
 
 class Conv2D(_Conv):
-    """2-D convolution; kernel shape (kh, kw, in_channels, filters) as Keras."""
+    """2-D convolution; kernel shape (kh, kw, in_channels / groups, filters) as Keras. With
+    ``groups`` > 1 the channels are split into that many groups, each convolved with its own
+    filters / groups filters (grouped convolution)."""
+
+    def __init__(self, filters: int, kernel_size: Any, strides: Any = (1, 1),
+                 padding: str = "valid", data_format: str | None = None,
+                 dilation_rate: Any = (1, 1), groups: int = 1, **kwargs: Any) -> None:
+        super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate,
+                         **kwargs)
+        if int(groups) < 1 or self.filters % int(groups):
+            raise ValueError("The number of filters must be evenly divisible by the number of "
+                             f"groups. Received: groups={groups}, filters={filters}.")
+        self.groups = int(groups)
 
     def build(self, input_shape: tuple) -> None:
-        self._check_rank(input_shape)
-        self.kernel = self.add_weight("kernel", self.kernel_size + (input_shape[-1],
-                                                                   self.filters),
-                                      self.kernel_initializer, self.kernel_regularizer)
-        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
-                                    self.bias_regularizer) if self.use_bias else None
+        channels = self._check_rank(input_shape)[-1]
+        if channels % self.groups:
+            raise ValueError(f"Conv2D {self.name!r}: the number of input channels must be "
+                             f"evenly divisible by the number of groups. Received "
+                             f"groups={self.groups}, but the input has {channels} channels "
+                             f"(full input shape is {input_shape}).")
+        self._add_kernels(self.kernel_size + (channels // self.groups, self.filters))
 
     def call(self, inputs: Tensor) -> Tensor:
-        return self._finish(ops.conv2d(inputs, self.kernel, self.strides, self.padding,
-                                       self.dilation_rate))
+        x = self._nhwc(inputs)
+        if self.groups == 1:
+            out = ops.conv2d(x, self.kernel, self.strides, self.padding, self.dilation_rate)
+        else:
+            cin, cout = self.kernel.shape[2], self.filters // self.groups
+            out = ops.concatenate(
+                [ops.conv2d(x[..., g * cin:(g + 1) * cin],
+                            self.kernel[..., g * cout:(g + 1) * cout], self.strides,
+                            self.padding, self.dilation_rate) for g in range(self.groups)],
+                axis=-1)
+        return self._finish(out)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
-        self._check_rank(input_shape)
-        n, h, w, _ = input_shape
+        n, h, w, _ = self._check_rank(input_shape)
         out = [None if size is None else conv_output_length(size, k, s, self.padding, d)
                for size, k, s, d in zip((h, w), self.kernel_size, self.strides,
                                         self.dilation_rate)]
@@ -99,7 +151,10 @@ class Conv2D(_Conv):
             raise ValueError(f"Conv2D {self.name!r}: input of shape {input_shape} is smaller "
                              f"than the kernel {self.kernel_size} with padding "
                              f"'{self.padding}'")
-        return (n, out[0], out[1], self.filters)
+        return self._output(n, out[0], out[1])
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "groups": self.groups}
 
 
 class Conv2DTranspose(_Conv):
@@ -113,27 +168,21 @@ class Conv2DTranspose(_Conv):
         self.output_padding = None if output_padding is None else tuple(output_padding)
 
     def build(self, input_shape: tuple) -> None:
-        self._check_rank(input_shape)
-        self.kernel = self.add_weight("kernel", self.kernel_size + (self.filters,
-                                                                   input_shape[-1]),
-                                      self.kernel_initializer, self.kernel_regularizer)
-        self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer,
-                                    self.bias_regularizer) if self.use_bias else None
+        self._add_kernels(self.kernel_size + (self.filters, self._check_rank(input_shape)[-1]))
 
     def call(self, inputs: Tensor) -> Tensor:
-        return self._finish(ops.conv2d_transpose(inputs, self.kernel, self.strides,
+        return self._finish(ops.conv2d_transpose(self._nhwc(inputs), self.kernel, self.strides,
                                                  self.padding, self.dilation_rate,
                                                  self.output_padding))
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
-        self._check_rank(input_shape)
-        n, h, w, _ = input_shape
+        n, h, w, _ = self._check_rank(input_shape)
         extra = self.output_padding or (None, None)
         out = [None if size is None else
                conv_transpose_output_length(size, k, s, self.padding, d, e)
                for size, k, s, d, e in zip((h, w), self.kernel_size, self.strides,
                                            self.dilation_rate, extra)]
-        return (n, out[0], out[1], self.filters)
+        return self._output(n, out[0], out[1])
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "output_padding": self.output_padding}

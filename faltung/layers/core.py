@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
-from faltung import activations, initializers, ops, regularizers
+from faltung import activations, constraints, initializers, ops, regularizers
+from faltung.layers._arguments import refuse
 from faltung.layers.layer import Layer, serialize
 from faltung.layers.legacy import translate
 from faltung.tensor import Tensor
@@ -17,14 +19,22 @@ class Dense(Layer):
                  kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  kernel_regularizer: Any = None, bias_regularizer: Any = None,
                  activity_regularizer: Any = None, kernel_constraint: Any = None,
-                 bias_constraint: Any = None, **kwargs: Any) -> None:
+                 bias_constraint: Any = None, lora_rank: int | None = None,
+                 lora_alpha: float | None = None, quantization_config: Any = None,
+                 **kwargs: Any) -> None:
         kwargs = translate("Dense", kwargs)
         units = kwargs.pop("units", units)
         kernel_initializer = kwargs.pop("kernel_initializer", kernel_initializer)
         kernel_regularizer = kwargs.pop("kernel_regularizer", kernel_regularizer)
         bias_regularizer = kwargs.pop("bias_regularizer", bias_regularizer)
+        kernel_constraint = kwargs.pop("kernel_constraint", kernel_constraint)
+        bias_constraint = kwargs.pop("bias_constraint", bias_constraint)
         use_bias = kwargs.pop("use_bias", use_bias)
-        super().__init__(**kwargs)
+        for argument, value in (("lora_rank", lora_rank), ("lora_alpha", lora_alpha),
+                                ("quantization_config", quantization_config)):
+            refuse("Dense", argument, value, None, "LoRA and quantization are not available; "
+                   "train the full kernel")
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         if units is None or int(units) < 1:
             raise ValueError(f"Dense {self.name!r}: units must be a positive integer, got "
                              f"{units}")
@@ -35,15 +45,21 @@ class Dense(Layer):
         self.bias_initializer = initializers.get(bias_initializer)
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
 
     def build(self, input_shape: tuple) -> None:
         if len(input_shape) < 2 or input_shape[-1] is None:
             raise ValueError(f"Dense {self.name!r}: the last axis of the input must be known, "
                              f"got input shape {input_shape}")
-        self.kernel = self.add_weight("kernel", (input_shape[-1], self.units),
-                                      self.kernel_initializer, self.kernel_regularizer)
-        self.bias = self.add_weight("bias", (self.units,), self.bias_initializer,
-                                    self.bias_regularizer) if self.use_bias else None
+        self.kernel = self.add_weight(shape=(input_shape[-1], self.units),
+                                      initializer=self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint, name="kernel")
+        self.bias = self.add_weight(shape=(self.units,), initializer=self.bias_initializer,
+                                    regularizer=self.bias_regularizer,
+                                    constraint=self.bias_constraint,
+                                    name="bias") if self.use_bias else None
 
     def _check_input(self, shape: Any) -> None:
         if shape[-1] != self.kernel.shape[0] and shape[-1] is not None:
@@ -66,7 +82,9 @@ class Dense(Layer):
                 "kernel_initializer": serialize(self.kernel_initializer),
                 "bias_initializer": serialize(self.bias_initializer),
                 "kernel_regularizer": serialize(self.kernel_regularizer),
-                "bias_regularizer": serialize(self.bias_regularizer)}
+                "bias_regularizer": serialize(self.bias_regularizer),
+                "kernel_constraint": serialize(self.kernel_constraint),
+                "bias_constraint": serialize(self.bias_constraint)}
 
 
 class Activation(Layer):
@@ -91,19 +109,37 @@ class Embedding(Layer):
 
     def __init__(self, input_dim: int, output_dim: int,
                  embeddings_initializer: Any = "uniform", embeddings_regularizer: Any = None,
-                 mask_zero: bool = False, **kwargs: Any) -> None:
-        kwargs.pop("input_length", None)
+                 embeddings_constraint: Any = None, mask_zero: bool = False,
+                 weights: Any = None, lora_rank: int | None = None,
+                 lora_alpha: float | None = None, quantization_config: Any = None,
+                 **kwargs: Any) -> None:
+        if kwargs.pop("input_length", None) is not None:
+            warnings.warn("Argument `input_length` is deprecated. Just remove it.",
+                          stacklevel=2)
+        for argument, value in (("lora_rank", lora_rank), ("lora_alpha", lora_alpha),
+                                ("quantization_config", quantization_config)):
+            refuse("Embedding", argument, value, None, "LoRA and quantization are not "
+                   "available; train the full embeddings")
         super().__init__(**kwargs)
         self.input_dim = int(input_dim)
         self.output_dim = int(output_dim)
         self.embeddings_initializer = initializers.get(embeddings_initializer)
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
+        self.embeddings_constraint = constraints.get(embeddings_constraint)
         self.mask_zero = mask_zero
+        self._initial_weights = weights
+        if weights is not None:  # Keras builds the layer at once and sets them
+            self._build_for((None, None))
+            if not (isinstance(weights, list) and len(weights) == 1):
+                weights = [weights]
+            self.set_weights(weights)
 
     def build(self, input_shape: tuple) -> None:
-        self.embeddings = self.add_weight("embeddings", (self.input_dim, self.output_dim),
-                                          self.embeddings_initializer,
-                                          self.embeddings_regularizer)
+        self.embeddings = self.add_weight(shape=(self.input_dim, self.output_dim),
+                                          initializer=self.embeddings_initializer,
+                                          regularizer=self.embeddings_regularizer,
+                                          constraint=self.embeddings_constraint,
+                                          name="embeddings")
 
     def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         from faltung.layers.input_layer import KerasTensor
@@ -126,4 +162,7 @@ class Embedding(Layer):
         return {**super().get_config(), "input_dim": self.input_dim,
                 "output_dim": self.output_dim,
                 "embeddings_initializer": serialize(self.embeddings_initializer),
+                "embeddings_regularizer": serialize(self.embeddings_regularizer),
+                "activity_regularizer": serialize(self.activity_regularizer),
+                "embeddings_constraint": serialize(self.embeddings_constraint),
                 "mask_zero": self.mask_zero}

@@ -6,15 +6,17 @@ from typing import Any
 
 import numpy as np
 
-from faltung import initializers, ops, regularizers
+from faltung import constraints, initializers, ops, regularizers
+from faltung.layers._arguments import refuse
 from faltung.layers.layer import Layer, serialize
 from faltung.tensor import Tensor
 
 
 class BatchNormalization(Layer):
-    """Normalise each feature (last axis) with the batch statistics in training and the moving
-    statistics in inference. Weights in Keras's order: gamma, beta, moving_mean,
-    moving_variance. As in Keras 3, a frozen layer (trainable=False) runs in inference mode."""
+    """Normalise each feature (``axis``, default the last) with the batch statistics in
+    training and the moving statistics in inference. Weights in Keras's order: gamma, beta,
+    moving_mean, moving_variance. As in Keras 3, a frozen layer (trainable=False) runs in
+    inference mode."""
 
     _call_has_training = True
 
@@ -23,12 +25,30 @@ class BatchNormalization(Layer):
                  gamma_initializer: Any = "ones", moving_mean_initializer: Any = "zeros",
                  moving_variance_initializer: Any = "ones", beta_regularizer: Any = None,
                  gamma_regularizer: Any = None, beta_constraint: Any = None,
-                 gamma_constraint: Any = None, **kwargs: Any) -> None:
+                 gamma_constraint: Any = None, renorm: bool = False,
+                 renorm_clipping: dict | None = None, renorm_momentum: float = 0.99,
+                 synchronized: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if axis not in (-1,):
-            raise ValueError(f"BatchNormalization {self.name!r}: only axis=-1 (channels last) is "
-                             f"supported, got {axis}")
+        label = f"BatchNormalization {self.name!r}"
+        refuse(label, "renorm", bool(renorm), False, "batch renormalization is not available; "
+               "use renorm=False")
+        if isinstance(axis, (list, tuple)):
+            if len(axis) != 1:
+                raise NotImplementedError(f"{label}: axis={axis!r} (several feature axes) is "
+                                          "not implemented in faltung; normalise one axis")
+            axis = axis[0]
+        if not isinstance(axis, int):
+            raise TypeError(f"Expected an int or a list/tuple of ints for the argument 'axis', "
+                            f"but received: {axis!r}")
         self.axis = axis
+        # synchronized=True syncs the statistics across devices; on faltung's single device it
+        # is the plain computation, as in Keras on one replica
+        self.synchronized = bool(synchronized)
+        # valid only with renorm=True (Keras keeps them in the config and uses them for nothing
+        # else)
+        self.renorm = False
+        self.renorm_clipping = renorm_clipping
+        self.renorm_momentum = renorm_momentum
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)
         self.center = center
@@ -39,21 +59,34 @@ class BatchNormalization(Layer):
         self.moving_variance_initializer = initializers.get(moving_variance_initializer)
         self.beta_regularizer = regularizers.get(beta_regularizer)
         self.gamma_regularizer = regularizers.get(gamma_regularizer)
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
+
+    def _feature_axis(self, rank: int) -> int:
+        if not -rank <= self.axis < rank:
+            raise ValueError(f"BatchNormalization {self.name!r}: axis {self.axis} is out of "
+                             f"range for an input of rank {rank}")
+        return self.axis % rank
 
     def build(self, input_shape: tuple) -> None:
-        dim = input_shape[-1]
+        dim = input_shape[self._feature_axis(len(input_shape))]
         if dim is None:
             raise ValueError(f"BatchNormalization {self.name!r}: the feature axis of the input "
                              f"must be known, got input shape {input_shape}")
-        self.gamma = self.add_weight("gamma", (dim,), self.gamma_initializer,
-                                     self.gamma_regularizer) if self.scale else None
-        self.beta = self.add_weight("beta", (dim,), self.beta_initializer,
-                                    self.beta_regularizer) if self.center else None
-        self.moving_mean = self.add_weight("moving_mean", (dim,), self.moving_mean_initializer,
-                                           trainable=False)
-        self.moving_variance = self.add_weight("moving_variance", (dim,),
-                                               self.moving_variance_initializer,
-                                               trainable=False)
+        self.gamma = self.add_weight(shape=(dim,), initializer=self.gamma_initializer,
+                                     regularizer=self.gamma_regularizer,
+                                     constraint=self.gamma_constraint,
+                                     name="gamma") if self.scale else None
+        self.beta = self.add_weight(shape=(dim,), initializer=self.beta_initializer,
+                                    regularizer=self.beta_regularizer,
+                                    constraint=self.beta_constraint,
+                                    name="beta") if self.center else None
+        self.moving_mean = self.add_weight(shape=(dim,),
+                                           initializer=self.moving_mean_initializer,
+                                           trainable=False, name="moving_mean")
+        self.moving_variance = self.add_weight(shape=(dim,),
+                                               initializer=self.moving_variance_initializer,
+                                               trainable=False, name="moving_variance")
 
     def _own_trainable_candidates(self) -> list:
         return [w for w in (self.gamma, self.beta) if w is not None] if self.built else []
@@ -65,6 +98,15 @@ class BatchNormalization(Layer):
         return gamma, beta
 
     def call(self, inputs: Tensor, training: bool | None = None) -> Tensor:
+        axis = self._feature_axis(inputs.ndim)
+        if axis == inputs.ndim - 1:
+            return self._normalize(inputs, training)
+        order = [a for a in range(inputs.ndim) if a != axis] + [axis]  # feature axis last
+        out = self._normalize(ops.transpose(inputs, order), training)
+        return ops.transpose(out, list(np.argsort(order)))
+
+    def _normalize(self, inputs: Tensor, training: bool | None) -> Tensor:
+        """Batch norm over the last axis of ``inputs``."""
         gamma, beta = self._affine(inputs.dtype)
         if training and self.trainable:
             out, mean, var = ops.batch_norm(inputs, gamma, beta, self.epsilon)
@@ -84,4 +126,11 @@ class BatchNormalization(Layer):
                 "beta_initializer": serialize(self.beta_initializer),
                 "gamma_initializer": serialize(self.gamma_initializer),
                 "moving_mean_initializer": serialize(self.moving_mean_initializer),
-                "moving_variance_initializer": serialize(self.moving_variance_initializer)}
+                "moving_variance_initializer": serialize(self.moving_variance_initializer),
+                "beta_regularizer": serialize(self.beta_regularizer),
+                "gamma_regularizer": serialize(self.gamma_regularizer),
+                "beta_constraint": serialize(self.beta_constraint),
+                "gamma_constraint": serialize(self.gamma_constraint),
+                "synchronized": self.synchronized, "renorm": self.renorm,
+                "renorm_clipping": self.renorm_clipping,
+                "renorm_momentum": self.renorm_momentum}

@@ -1,14 +1,28 @@
-"""Pooling layers on NHWC images."""
+"""Pooling layers. The ops work on NHWC images; ``data_format='channels_first'`` (NCHW)
+transposes to NHWC and back."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from faltung import ops
+from faltung.layers._arguments import check_data_format
 from faltung.layers.layer import Layer
 from faltung.layers.legacy import translate
 from faltung.ops.conv import conv_output_length
 from faltung.tensor import Tensor
+
+
+def _nhwc_shape(layer: Layer, input_shape: tuple) -> tuple:
+    """A 4-D input shape in (batch, height, width, channels) order."""
+    first = layer.data_format == "channels_first"
+    if len(input_shape) != 4:
+        layout = "(batch, channels, height, width)" if first \
+            else "(batch, height, width, channels)"
+        raise ValueError(f"Input to layer {layer.name!r} ({type(layer).__name__}) must be a "
+                         f"batch of images {layout}, received shape {input_shape}")
+    n, a, b, c = input_shape
+    return (n, b, c, a) if first else (n, a, b, c)
 
 
 class _Pooling2D(Layer):
@@ -28,22 +42,25 @@ class _Pooling2D(Layer):
         if self.padding not in ("valid", "same"):
             raise ValueError(f"{type(self).__name__} {self.name!r}: padding must be 'valid' or "
                              f"'same', got {padding!r}")
-        self.data_format = "channels_last"
+        self.data_format = check_data_format(f"{type(self).__name__} {self.name!r}",
+                                             data_format)
 
     def call(self, inputs: Tensor) -> Tensor:
+        if self.data_format == "channels_first":
+            out = type(self)._op(ops.transpose(inputs, (0, 2, 3, 1)), self.pool_size,
+                                 self.strides, self.padding)
+            return ops.transpose(out, (0, 3, 1, 2))
         return type(self)._op(inputs, self.pool_size, self.strides, self.padding)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
-        if len(input_shape) != 4:
-            raise ValueError(f"Input to layer {self.name!r} ({type(self).__name__}) must be a "
-                             f"batch of images (batch, height, width, channels), received "
-                             f"shape {input_shape}")
-        n, h, w, c = input_shape
+        n, h, w, c = _nhwc_shape(self, input_shape)
         out = [None if size is None else conv_output_length(size, k, s, self.padding)
                for size, k, s in zip((h, w), self.pool_size, self.strides)]
         if any(o is not None and o < 1 for o in out):
             raise ValueError(f"{type(self).__name__} {self.name!r}: input of shape "
                              f"{input_shape} is smaller than pool_size {self.pool_size}")
+        if self.data_format == "channels_first":
+            return (n, c, out[0], out[1])
         return (n, out[0], out[1], c)
 
     def get_config(self) -> dict[str, Any]:
@@ -58,24 +75,37 @@ class MaxPooling2D(_Pooling2D):
 
 
 class AveragePooling2D(_Pooling2D):
-    """The mean of each window (padding not counted)."""
+    """The mean of each window (padding not counted). ``pool_size`` has no default, as in
+    Keras."""
 
     _op = staticmethod(ops.avg_pool2d)
 
+    def __init__(self, pool_size: Any, strides: Any = None, padding: str = "valid",
+                 data_format: str | None = None, **kwargs: Any) -> None:
+        super().__init__(pool_size, strides, padding, data_format, **kwargs)
+
 
 class _GlobalPooling2D(Layer):
+    _op = staticmethod(ops.global_avg_pool2d)
+
     def __init__(self, data_format: str | None = None, keepdims: bool = False,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.data_format = "channels_last"
+        self.data_format = check_data_format(f"{type(self).__name__} {self.name!r}",
+                                             data_format)
         self.keepdims = keepdims
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
-        if len(input_shape) != 4:
-            raise ValueError(f"Input to layer {self.name!r} ({type(self).__name__}) must be a "
-                             f"batch of images, received shape {input_shape}")
-        n, _, _, c = input_shape
-        return (n, 1, 1, c) if self.keepdims else (n, c)
+        n, _, _, c = _nhwc_shape(self, input_shape)
+        if not self.keepdims:
+            return (n, c)
+        return (n, c, 1, 1) if self.data_format == "channels_first" else (n, 1, 1, c)
+
+    def call(self, inputs: Tensor) -> Tensor:
+        if self.data_format == "channels_first":
+            out = type(self)._op(ops.transpose(inputs, (0, 2, 3, 1)), keepdims=self.keepdims)
+            return ops.transpose(out, (0, 3, 1, 2)) if self.keepdims else out
+        return type(self)._op(inputs, keepdims=self.keepdims)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "data_format": self.data_format,
@@ -85,12 +115,10 @@ class _GlobalPooling2D(Layer):
 class GlobalAveragePooling2D(_GlobalPooling2D):
     """The mean over height and width of each channel."""
 
-    def call(self, inputs: Tensor) -> Tensor:
-        return ops.global_avg_pool2d(inputs, keepdims=self.keepdims)
+    _op = staticmethod(ops.global_avg_pool2d)
 
 
 class GlobalMaxPooling2D(_GlobalPooling2D):
     """The maximum over height and width of each channel."""
 
-    def call(self, inputs: Tensor) -> Tensor:
-        return ops.global_max_pool2d(inputs, keepdims=self.keepdims)
+    _op = staticmethod(ops.global_max_pool2d)

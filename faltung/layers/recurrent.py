@@ -21,16 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from faltung import activations, initializers, ops, regularizers
+from faltung import activations, constraints, initializers, ops, regularizers
 from faltung import random as faltung_random
+from faltung.layers._arguments import refuse
 from faltung.layers.layer import Layer, _shape_str, serialize
 from faltung.ops import recurrent as fused
 from faltung.tensor import Tensor, as_tensor
-
-_UNSUPPORTED = {  # argument: the value at which it changes nothing
-    "activity_regularizer": None, "kernel_constraint": None, "recurrent_constraint": None,
-    "bias_constraint": None, "stateful": False,
-}
 
 
 class _RNN(Layer):
@@ -56,18 +52,12 @@ class _RNN(Layer):
         # arguments that only choose how Keras computes the same function (masks, which would
         # make zero_output_for_mask matter, are refused)
         self.zero_output_for_mask = bool(kwargs.pop("zero_output_for_mask", False))
-        for name in ("implementation", "use_cudnn", "time_major"):
+        for name in ("implementation", "use_cudnn"):
             kwargs.pop(name, None)
-        super().__init__(**kwargs)
+        super().__init__(activity_regularizer=activity_regularizer, **kwargs)
         label = f"{type(self).__name__} {self.name!r}"
-        given = {"activity_regularizer": activity_regularizer,
-                 "kernel_constraint": kernel_constraint,
-                 "recurrent_constraint": recurrent_constraint,
-                 "bias_constraint": bias_constraint, "stateful": stateful}
-        for name, value in given.items():
-            if value != _UNSUPPORTED[name]:
-                raise NotImplementedError(f"{label}: {name}={value!r} is not supported by "
-                                          "faltung")
+        refuse(label, "stateful", bool(stateful), False, "stateful recurrent layers are not "
+               "available; pass the last states as initial_state= of the next call instead")
         if units is None or int(units) < 1:
             raise ValueError(f"{label}: units must be a positive integer, got {units}")
         self.units = int(units)
@@ -80,6 +70,9 @@ class _RNN(Layer):
         self.kernel_regularizer = regularizers.get(kernel_regularizer)
         self.recurrent_regularizer = regularizers.get(recurrent_regularizer)
         self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.recurrent_constraint = constraints.get(recurrent_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         self.dropout = min(1.0, max(0.0, float(dropout)))  # clipped as Keras
         self.recurrent_dropout = min(1.0, max(0.0, float(recurrent_dropout)))
         self.seed = seed
@@ -104,13 +97,18 @@ class _RNN(Layer):
 
     def _build_kernels(self, features: int, bias_shape: tuple, bias_initializer: Any) -> None:
         width = self._gates * self.units
-        self.kernel = self.add_weight("kernel", (features, width), self.kernel_initializer,
-                                      self.kernel_regularizer)
-        self.recurrent_kernel = self.add_weight("recurrent_kernel", (self.units, width),
-                                                self.recurrent_initializer,
-                                                self.recurrent_regularizer)
-        self.bias = self.add_weight("bias", bias_shape, bias_initializer,
-                                    self.bias_regularizer) if self.use_bias else None
+        self.kernel = self.add_weight(shape=(features, width), initializer=self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer,
+                                      constraint=self.kernel_constraint, name="kernel")
+        self.recurrent_kernel = self.add_weight(shape=(self.units, width),
+                                                initializer=self.recurrent_initializer,
+                                                regularizer=self.recurrent_regularizer,
+                                                constraint=self.recurrent_constraint,
+                                                name="recurrent_kernel")
+        self.bias = self.add_weight(shape=bias_shape, initializer=bias_initializer,
+                                    regularizer=self.bias_regularizer,
+                                    constraint=self.bias_constraint,
+                                    name="bias") if self.use_bias else None
 
     def build(self, input_shape: Any) -> None:
         features = self._sequence_shape(input_shape)[-1]
@@ -138,8 +136,8 @@ class _RNN(Layer):
         if not isinstance(inputs, (KerasTensor, list)):  # eager: the real shape in errors
             self._sequence_shape(tuple(np.shape(inputs.data if isinstance(inputs, Tensor)
                                                 else inputs)))
-        elif isinstance(inputs, KerasTensor) and inputs._history is not None:
-            source = inputs._history[0]
+        elif isinstance(inputs, KerasTensor) and inputs.keras_history is not None:
+            source = inputs.keras_history.operation
             if isinstance(source, Embedding) and source.mask_zero:
                 raise NotImplementedError(
                     f"{label}: its input comes from Embedding {source.name!r} with "
@@ -255,8 +253,10 @@ class _RNN(Layer):
                   "kernel_regularizer": serialize(self.kernel_regularizer),
                   "recurrent_regularizer": serialize(self.recurrent_regularizer),
                   "bias_regularizer": serialize(self.bias_regularizer),
-                  "activity_regularizer": None, "kernel_constraint": None,
-                  "recurrent_constraint": None, "bias_constraint": None,
+                  "activity_regularizer": serialize(self.activity_regularizer),
+                  "kernel_constraint": serialize(self.kernel_constraint),
+                  "recurrent_constraint": serialize(self.recurrent_constraint),
+                  "bias_constraint": serialize(self.bias_constraint),
                   "dropout": self.dropout, "recurrent_dropout": self.recurrent_dropout,
                   "seed": self.seed, "return_sequences": self.return_sequences,
                   "return_state": self.return_state, "go_backwards": self.go_backwards,
@@ -272,7 +272,9 @@ class SimpleRNN(_RNN):
     + bias)`` (Elman 1990); output h_T, or every h_t with ``return_sequences``."""
 
     def __init__(self, units: int, activation: Any = "tanh", **kwargs: Any) -> None:
-        kwargs.pop("recurrent_activation", None)
+        if "recurrent_activation" in kwargs:  # the gated layers' argument, not Keras's here
+            raise ValueError("Unrecognized keyword arguments passed to SimpleRNN: "
+                             f"{{'recurrent_activation': {kwargs['recurrent_activation']!r}}}")
         super().__init__(units, activation=activation, **kwargs)
 
     def _recur(self, xz: Tensor, states: list[Tensor], recurrent_mask: np.ndarray | None) \

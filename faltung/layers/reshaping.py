@@ -7,18 +7,23 @@ from typing import Any
 import numpy as np
 
 from faltung import ops
+from faltung.layers._arguments import check_data_format
 from faltung.layers.layer import Layer
 from faltung.tensor import Tensor
 
 
 class Flatten(Layer):
-    """(batch, ...) to (batch, product of the rest)."""
+    """(batch, ...) to (batch, product of the rest); with ``data_format='channels_first'`` the
+    channel axis (axis 1) is moved last first, so that the order of the values is the
+    channels-last one (as Keras)."""
 
     def __init__(self, data_format: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.data_format = data_format
+        self.data_format = check_data_format(f"Flatten {self.name!r}", data_format)
 
     def call(self, inputs: Tensor) -> Tensor:
+        if self.data_format == "channels_first" and inputs.ndim > 2:
+            inputs = ops.transpose(inputs, (0, *range(2, inputs.ndim), 1))
         return ops.reshape(inputs, (inputs.shape[0], -1))
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
@@ -75,26 +80,39 @@ def _pairs(value: Any, name: str) -> tuple[tuple[int, int], tuple[int, int]]:
     return tuple(first), tuple(second)  # type: ignore[return-value]
 
 
+def _spatial_axes(layer: Layer, input_shape: tuple) -> tuple[int, int]:
+    """The height and width axes of a 4-D image shape in the layer's data_format."""
+    if len(input_shape) != 4:
+        raise ValueError(f"Input to layer {layer.name!r} ({type(layer).__name__}) must be a "
+                         f"batch of images (4 dimensions), received shape {input_shape}")
+    return (2, 3) if layer.data_format == "channels_first" else (1, 2)
+
+
 class ZeroPadding2D(Layer):
-    """Pad rows and columns of an NHWC image with zeros."""
+    """Pad rows and columns of an image with zeros (NHWC, or NCHW with
+    ``data_format='channels_first'``)."""
 
     def __init__(self, padding: Any = (1, 1), data_format: str | None = None,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.padding = _pairs(padding, "padding")
-        self.data_format = data_format
+        self.data_format = check_data_format(f"ZeroPadding2D {self.name!r}", data_format)
 
     def call(self, inputs: Tensor) -> Tensor:
-        return ops.pad(inputs, ((0, 0), self.padding[0], self.padding[1], (0, 0)))
+        rows, cols = _spatial_axes(self, tuple(inputs.shape))
+        widths = [(0, 0)] * 4
+        widths[rows], widths[cols] = self.padding[0], self.padding[1]
+        return ops.pad(inputs, tuple(widths))
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
-        n, h, w, c = input_shape
-        return (n, None if h is None else h + sum(self.padding[0]),
-                None if w is None else w + sum(self.padding[1]), c)
+        out = list(input_shape)
+        for axis, pads in zip(_spatial_axes(self, tuple(input_shape)), self.padding):
+            out[axis] = None if out[axis] is None else out[axis] + sum(pads)
+        return tuple(out)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "padding": self.padding,
-                "data_format": self.data_format or "channels_last"}
+                "data_format": self.data_format}
 
 
 class UpSampling2D(Layer):
@@ -104,21 +122,33 @@ class UpSampling2D(Layer):
                  interpolation: str = "nearest", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.size = (size, size) if isinstance(size, int) else tuple(size)
+        interpolation = str(interpolation).lower()
+        if interpolation in _RESIZE_METHODS:
+            raise NotImplementedError(
+                f"UpSampling2D {self.name!r}: interpolation={interpolation!r} is not "
+                "implemented in faltung; use interpolation='nearest'")
         if interpolation != "nearest":
-            raise ValueError(f"UpSampling2D {self.name!r}: only interpolation='nearest' is "
-                             f"implemented, got {interpolation!r}")
-        self.data_format = data_format
+            raise ValueError("`interpolation` argument should be one of: "
+                             f"{('nearest',) + _RESIZE_METHODS}. Received: "
+                             f"interpolation={interpolation!r}")
+        self.data_format = check_data_format(f"UpSampling2D {self.name!r}", data_format)
         self.interpolation = interpolation
 
     def call(self, inputs: Tensor) -> Tensor:
-        return ops.repeat(ops.repeat(inputs, self.size[0], axis=1), self.size[1], axis=2)
+        rows, cols = _spatial_axes(self, tuple(inputs.shape))
+        return ops.repeat(ops.repeat(inputs, self.size[0], axis=rows), self.size[1], axis=cols)
 
     def compute_output_shape(self, input_shape: tuple) -> tuple:
-        n, h, w, c = input_shape
-        return (n, None if h is None else h * self.size[0],
-                None if w is None else w * self.size[1], c)
+        out = list(input_shape)
+        for axis, size in zip(_spatial_axes(self, tuple(input_shape)), self.size):
+            out[axis] = None if out[axis] is None else out[axis] * size
+        return tuple(out)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "size": self.size,
-                "data_format": self.data_format or "channels_last",
+        return {**super().get_config(), "size": self.size, "data_format": self.data_format,
                 "interpolation": self.interpolation}
+
+
+# Keras's other interpolations of UpSampling2D (resize methods); faltung refuses them
+_RESIZE_METHODS = ("bilinear", "bicubic", "lanczos3", "lanczos5", "area", "gaussian",
+                   "lanczos")
