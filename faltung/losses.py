@@ -5,7 +5,9 @@ axis only), built from :mod:`faltung.ops` so that gradients flow to ``y_pred``. 
 ``sample_weight`` and the reduction; Keras 3's default ``'sum_over_batch_size'`` is the weighted
 sum divided by the number of loss values (not by the sum of the weights).
 
-Numerics follow Keras 3 on TensorFlow: probabilities are clipped to [1e-7, 1 - 1e-7],
+Numerics follow Keras 3 on TensorFlow: probabilities are clipped to [eps, 1 - eps] with
+``eps = keras.backend.epsilon()`` (1e-7 unless ``set_epsilon`` changed it; read at each call, as
+Keras does, also in KLD, MAPE, MSLE and Poisson),
 categorical cross-entropy first renormalises ``y_pred`` to sum to one, and a ``y_pred`` made by
 ``faltung.activations.sigmoid`` / ``softmax`` is scored from its logits (Keras's cached
 ``_keras_logits``). Where faltung differs: float64 predictions stay float64 (Keras casts them to
@@ -26,11 +28,18 @@ from faltung.optimizers.base import auto_name
 from faltung.serialization import serialize_object
 from faltung.tensor import Tensor, as_tensor
 
-EPSILON = 1e-7
+EPSILON = 1e-7  # Keras's default fuzz factor; the losses read backend.epsilon() at each call
 REDUCTIONS = ("sum_over_batch_size", "sum", None, "none", "mean", "mean_with_sample_weight")
 
 
 # -- helpers --------------------------------------------------------------------------------------
+def _epsilon() -> float:
+    """``keras.backend.epsilon()`` now (``set_epsilon`` changes it at any time)."""
+    from faltung import backend  # late: faltung.backend imports the layers
+
+    return backend.epsilon()
+
+
 def _pred(y_pred: object) -> Tensor:
     y_pred = as_tensor(y_pred)
     if y_pred.dtype.kind != "f":
@@ -89,17 +98,18 @@ def mean_absolute_error(y_true: object, y_pred: Tensor) -> Tensor:
 
 
 def mean_absolute_percentage_error(y_true: object, y_pred: Tensor) -> Tensor:
-    """100 * mean(|y_true - y_pred| / max(|y_true|, 1e-7))."""
+    """100 * mean(|y_true - y_pred| / max(|y_true|, eps))."""
     y_true, y_pred = _pair(y_true, y_pred)
-    diff = ops.abs((y_true - y_pred) / ops.maximum(ops.abs(y_true), EPSILON))
+    diff = ops.abs((y_true - y_pred) / ops.maximum(ops.abs(y_true), _epsilon()))
     return 100.0 * ops.mean(diff, axis=-1)
 
 
 def mean_squared_logarithmic_error(y_true: object, y_pred: Tensor) -> Tensor:
     """mean((log(max(y_pred, eps) + 1) - log(max(y_true, eps) + 1))^2)."""
     y_true, y_pred = _pair(y_true, y_pred)
-    first = ops.log(ops.maximum(y_pred, EPSILON) + 1.0)
-    second = ops.log(ops.maximum(y_true, EPSILON) + 1.0)
+    eps = _epsilon()
+    first = ops.log(ops.maximum(y_pred, eps) + 1.0)
+    second = ops.log(ops.maximum(y_true, eps) + 1.0)
     return ops.mean(ops.square(first - second), axis=-1)
 
 
@@ -122,23 +132,24 @@ def log_cosh(y_true: object, y_pred: Tensor) -> Tensor:
 
 # -- probabilistic --------------------------------------------------------------------------------
 def kl_divergence(y_true: object, y_pred: Tensor) -> Tensor:
-    """sum(y_true log(y_true / y_pred)), both clipped to [1e-7, 1]."""
+    """sum(y_true log(y_true / y_pred)), both clipped to [eps, 1] (eps = backend.epsilon())."""
     y_pred = _pred(y_pred)
-    y_true = ops.clip(_true(y_true, y_pred), EPSILON, 1)
-    y_pred = ops.clip(y_pred, EPSILON, 1)
+    eps = _epsilon()
+    y_true = ops.clip(_true(y_true, y_pred), eps, 1)
+    y_pred = ops.clip(y_pred, eps, 1)
     return ops.sum(y_true * ops.log(y_true / y_pred), axis=-1)
 
 
 def poisson(y_true: object, y_pred: Tensor) -> Tensor:
-    """mean(y_pred - y_true log(y_pred + 1e-7))."""
+    """mean(y_pred - y_true log(y_pred + eps))."""
     y_pred = _pred(y_pred)
     y_true = _true(y_true, y_pred)
-    return ops.mean(y_pred - y_true * ops.log(y_pred + EPSILON), axis=-1)
+    return ops.mean(y_pred - y_true * ops.log(y_pred + _epsilon()), axis=-1)
 
 
 def binary_crossentropy(y_true: object, y_pred: Tensor, from_logits: bool = False,
                         label_smoothing: float = 0.0, axis: int = -1) -> Tensor:
-    """-(y log p + (1 - y) log(1 - p)) averaged over ``axis``; p clipped to [1e-7, 1 - 1e-7],
+    """-(y log p + (1 - y) log(1 - p)) averaged over ``axis``; p clipped to [eps, 1 - eps],
     or computed stably from logits. Smoothing moves labels towards 0.5."""
     y_pred = _pred(y_pred)
     y_true = _true(y_true, y_pred)
@@ -152,13 +163,13 @@ def binary_crossentropy(y_true: object, y_pred: Tensor, from_logits: bool = Fals
         y_pred, from_logits = logits, True
     if from_logits:
         return ops.mean(ops.binary_cross_entropy_with_logits(y_pred, y_true), axis=axis)
-    return ops.mean(ops.binary_cross_entropy(y_pred, y_true, epsilon=EPSILON), axis=axis)
+    return ops.mean(ops.binary_cross_entropy(y_pred, y_true, epsilon=_epsilon()), axis=axis)
 
 
 def categorical_crossentropy(y_true: object, y_pred: Tensor, from_logits: bool = False,
                              label_smoothing: float = 0.0, axis: int = -1) -> Tensor:
     """-sum(y log p) over ``axis``; p renormalised to sum to 1 and clipped to
-    [1e-7, 1 - 1e-7], or log-softmax of logits. Smoothing mixes in the uniform distribution."""
+    [eps, 1 - eps], or log-softmax of logits. Smoothing mixes in the uniform distribution."""
     y_pred = _pred(y_pred)
     y_true = _true(y_true, y_pred)
     if y_true.shape != y_pred.shape:
@@ -173,7 +184,8 @@ def categorical_crossentropy(y_true: object, y_pred: Tensor, from_logits: bool =
     if from_logits:
         return ops.softmax_cross_entropy(y_pred, y_true, axis=axis)
     output = y_pred / ops.sum(y_pred, axis=axis, keepdims=True)
-    output = ops.clip(output, EPSILON, 1.0 - EPSILON)
+    eps = _epsilon()
+    output = ops.clip(output, eps, 1.0 - eps)
     return -ops.sum(y_true * ops.log(output), axis=axis)
 
 
@@ -186,7 +198,7 @@ def _sparse_labels(y_true: object, y_pred: Tensor, axis: int) -> np.ndarray:
 
 def sparse_categorical_crossentropy(y_true: object, y_pred: Tensor, from_logits: bool = False,
                                     ignore_class: int | None = None, axis: int = -1) -> Tensor:
-    """-log p[label] with integer labels; p clipped to [1e-7, 1 - 1e-7] (the softmax of its log
+    """-log p[label] with integer labels; p clipped to [eps, 1 - eps] (the softmax of its log
     renormalises it), or log-softmax of logits. ``ignore_class`` labels give a loss of 0."""
     y_pred = _pred(y_pred)
     if axis not in (-1, y_pred.ndim - 1):
@@ -200,7 +212,8 @@ def sparse_categorical_crossentropy(y_true: object, y_pred: Tensor, from_logits:
     if logits is not None:
         y_pred, from_logits = logits, True
     if not from_logits:
-        y_pred = ops.log(ops.clip(y_pred, EPSILON, 1.0 - EPSILON))
+        eps = _epsilon()
+        y_pred = ops.log(ops.clip(y_pred, eps, 1.0 - eps))
     result = ops.sparse_softmax_cross_entropy(y_pred, labels)
     if valid is not None:
         result = ops.where(valid, result, 0.0)
