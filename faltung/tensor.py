@@ -182,28 +182,66 @@ class Tensor:
             if seed.shape != self.shape:
                 raise ValueError(f"backward: gradient of shape {seed.shape} given for a tensor "
                                  f"of shape {self.shape}")
-        grads: dict[int, np.ndarray] = {id(self): seed}
-        for node in reversed(_topological_order(self)):
-            g = grads.pop(id(node), None)
-            if g is None:
+        for leaf, g in _backpropagate(self, seed, wanted=None):
+            if leaf.grad is None:
+                leaf.grad = np.array(g, dtype=leaf.dtype, copy=True)
+            else:
+                leaf.grad += g
+
+
+def _backpropagate(root: Tensor, seed: np.ndarray, wanted: set[int] | None) \
+        -> list[tuple[Tensor, np.ndarray]]:
+    """The chain rule over the recorded graph: the summed gradient of ``root`` for every leaf
+    that requires one (``wanted=None``), or for the tensors whose ids are in ``wanted``
+    (leaves or intermediate results)."""
+    found: list[tuple[Tensor, np.ndarray]] = []
+    grads: dict[int, np.ndarray] = {id(root): seed}
+    for node in reversed(_topological_order(root)):
+        g = grads.pop(id(node), None)
+        if g is None:
+            continue
+        if wanted is not None and id(node) in wanted:
+            found.append((node, g))
+        if node._backward is None:
+            if wanted is None:
+                found.append((node, g))
+            continue
+        parent_grads = node._backward(g)
+        for parent, pg in zip(node._parents, parent_grads, strict=True):
+            if pg is None or not parent.requires_grad:
                 continue
-            if node._backward is None:
-                if node.grad is None:
-                    node.grad = np.array(g, dtype=node.dtype, copy=True)
-                else:
-                    node.grad += g
-                continue
-            parent_grads = node._backward(g)
-            for parent, pg in zip(node._parents, parent_grads, strict=True):
-                if pg is None or not parent.requires_grad:
-                    continue
-                if pg.dtype != parent.dtype:
-                    pg = pg.astype(parent.dtype)
-                key = id(parent)
-                if key in grads:
-                    grads[key] = grads[key] + pg
-                else:
-                    grads[key] = pg
+            if pg.dtype != parent.dtype:
+                pg = pg.astype(parent.dtype)
+            key = id(parent)
+            if key in grads:
+                grads[key] = grads[key] + pg
+            else:
+                grads[key] = pg
+    return found
+
+
+def gradients(target: Tensor, sources: Sequence[Tensor], output_gradient: object = None) \
+        -> list[np.ndarray | None]:
+    """d(target)/d(source) for each source, without touching any ``.grad``; ``None`` for a
+    source the target does not depend on. Sources may be variables, watched inputs or
+    intermediate results of the recorded graph."""
+    if not isinstance(target, Tensor):
+        raise TypeError(f"gradients: the target must be a Tensor computed from the sources, got "
+                        f"{type(target).__name__}")
+    if not target.requires_grad:
+        return [None] * len(sources)
+    if output_gradient is None:
+        if target.size != 1:
+            raise ValueError(f"gradients: the target has shape {target.shape}; give "
+                             "output_gradients for a target that is not a single value")
+        seed = np.ones_like(target.data)
+    else:
+        seed = _to_array(output_gradient, target.dtype)
+        if seed.shape != target.shape:
+            raise ValueError(f"gradients: output gradient of shape {seed.shape} given for a "
+                             f"target of shape {target.shape}")
+    found = {id(t): g for t, g in _backpropagate(target, seed, {id(s) for s in sources})}
+    return [found.get(id(s)) for s in sources]
 
 
 def _topological_order(root: Tensor) -> list[Tensor]:

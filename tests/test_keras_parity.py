@@ -362,8 +362,7 @@ def test_float32_gradients_as_precise_as_keras(name: str) -> None:
     fm.compile("sgd", case.loss)
     for v in fm.trainable_weights:
         v.grad = None
-    outputs = fm._forward([x], training=True)
-    fm._compute_loss([y], outputs, None)[0].backward()
+    fm.compute_loss(x=x, y=y, y_pred=fm(x, training=True)).backward()
     ours = [v.grad for v in fm.trainable_weights]
     largest = max(float(np.max(np.abs(g))) for g in exact)
     for v, e, k, f in zip(fm.trainable_weights, exact, keras32, ours, strict=True):

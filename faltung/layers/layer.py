@@ -12,6 +12,7 @@ import contextvars
 import itertools
 import math
 import re
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,6 +21,8 @@ import numpy as np
 from faltung import constraints as constraints_module
 from faltung import initializers as initializers_module
 from faltung import regularizers as regularizers_module
+from faltung.layers import call_context, tracking
+from faltung.layers.call_context import MISSING
 from faltung.serialization import serialize_object
 from faltung.tensor import Tensor, floatx, no_grad
 from faltung.variables import Variable
@@ -50,16 +53,92 @@ def snake_case(name: str) -> str:
 
 
 class Node:
-    """One call of a layer on symbolic tensors: which tensors went in, which came out."""
+    """One call of an operation (a layer, or a ``keras.ops`` op) on symbolic tensors, as
+    Keras's ``Node``: ``operation`` (alias ``layer``), ``arguments`` (the call's positional and
+    keyword arguments, structures copied), ``input_tensors`` (every KerasTensor anywhere in
+    them), ``outputs`` / ``output_tensors``. Creating a node registers it in the operation's
+    ``inbound_nodes`` and marks its outputs with their history."""
 
-    def __init__(self, layer: Layer, inputs: Any, outputs: Any, kwargs: dict[str, Any]) -> None:
-        self.index = next(_NODE_COUNTER)  # creation order, to sort nodes of equal depth
-        self.layer = layer
-        self.inputs = inputs
+    def __init__(self, operation: Layer, args: Sequence[Any], kwargs: dict[str, Any],
+                 outputs: Any) -> None:
+        from faltung.layers.operation import KerasHistory
+        self.index = next(_NODE_COUNTER)  # creation order
+        self.operation = operation
+        self.arguments = NodeArguments(args, kwargs)
         self.outputs = outputs
-        self.kwargs = kwargs
-        self.input_tensors = _flatten(inputs)
+        self.input_tensors = self.arguments.keras_tensors
         self.output_tensors = _flatten(outputs)
+        node_index = len(operation._inbound_nodes)
+        operation._inbound_nodes.append(self)
+        for index, tensor in enumerate(self.output_tensors):
+            tensor._keras_history = KerasHistory(operation, node_index, index)
+
+    @property
+    def layer(self) -> Layer:
+        return self.operation
+
+    @property
+    def inputs(self) -> Any:
+        """The first positional argument (what ``layer.input`` returns)."""
+        return self.arguments.args[0] if self.arguments.args else []
+
+    @property
+    def is_input(self) -> bool:
+        """True for the node of an Input (no symbolic tensor went in)."""
+        return not self.input_tensors
+
+    @property
+    def parent_nodes(self) -> list[Node]:
+        """The nodes that made this node's input tensors."""
+        return [tensor.node for tensor in self.input_tensors]
+
+    def __repr__(self) -> str:
+        return f"<Node operation={self.operation.name}, id={self.index}>"
+
+
+class NodeArguments:
+    """A node's call arguments with every list, tuple and dict copied, so that a caller who
+    later changes a list it passed (``feats.append(y)``) does not change the graph."""
+
+    def __init__(self, args: Sequence[Any], kwargs: dict[str, Any]) -> None:
+        from faltung.layers.input_layer import KerasTensor
+        self.args = tuple(_map(arg, _same) for arg in args)
+        self.kwargs = {key: _map(value, _same) for key, value in kwargs.items()}
+        self.keras_tensors = [leaf for leaf in _flatten([list(self.args), self.kwargs])
+                              if isinstance(leaf, KerasTensor)]
+
+    def fill_in(self, values: dict[int, Any]) -> tuple[tuple, dict[str, Any]]:
+        """The arguments with each KerasTensor replaced by ``values[id(tensor)]``."""
+        from faltung.layers.input_layer import KerasTensor
+
+        def fill(leaf: Any) -> Any:
+            return values[id(leaf)] if isinstance(leaf, KerasTensor) else leaf
+        return (tuple(_map(arg, fill) for arg in self.args),
+                {key: _map(value, fill) for key, value in self.kwargs.items()})
+
+
+def _same(leaf: Any) -> Any:
+    return leaf
+
+
+def _call_accepts(layer: Any, name: str) -> bool:
+    """Whether ``layer.call`` takes an argument ``name`` (or ``**kwargs``)."""
+    import inspect
+    key = (type(layer), name)
+    if "call" not in vars(layer) and key in _ACCEPTS:
+        return _ACCEPTS[key]
+    try:
+        params = inspect.signature(layer.call).parameters
+    except (TypeError, ValueError):
+        return False
+    accepts = name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD
+                                    for p in params.values())
+    if "call" not in vars(layer):
+        _ACCEPTS[key] = accepts
+    return accepts
+
+
+_ACCEPTS: dict[tuple[type, str], bool] = {}
 
 
 def _flatten(structure: Any) -> list[Any]:
@@ -100,11 +179,14 @@ class Layer:
 
     Subclasses implement ``build(input_shape)`` (create weights with ``add_weight``),
     ``call(inputs, training=None)`` and ``compute_output_shape(input_shape)``; ``get_config``
-    returns the constructor arguments.
+    returns the constructor arguments. Layers, variables and metrics assigned as attributes (also
+    in lists and dicts) are tracked: their weights are this layer's weights, as in Keras.
     """
 
-    #: layers whose ``call`` takes a ``training`` argument (Dropout, BatchNormalization, models)
-    _call_has_training = False
+    #: attributes holding bookkeeping, never searched for layers or variables
+    _NOT_TRACKED = frozenset({"_inbound_nodes", "_layers", "_weights", "_weight_ids",
+                              "_losses", "_tracked_metrics", "_build_shape", "_graph",
+                              "_n_trainable", "_compiled_metrics"})
 
     def __init__(self, trainable: bool = True, name: str | None = None, dtype: Any = None,
                  activity_regularizer: Any = None, **kwargs: Any) -> None:
@@ -115,6 +197,7 @@ class Layer:
         if kwargs:  # Keras's message; a TypeError too, as Python's own for a wrong keyword
             raise _UnknownArguments(f"Unrecognized keyword arguments passed to "
                                     f"{type(self).__name__}: {kwargs}")
+        self._ensure_stores()
         self.activity_regularizer = regularizers_module.get(activity_regularizer)
         if input_dim is not None and input_shape is None:
             input_shape = (input_dim,)
@@ -124,48 +207,160 @@ class Layer:
         self.dtype = np.dtype(dtype or floatx()).name
         self._trainable = trainable
         self.built = False
-        self._weights: list[Variable] = []
-        self._layers: list[Layer] = []
         self._inbound_nodes: list[Node] = []
         self._losses: list[Tensor] = []
-        self._regularizers: list[tuple[Variable, Callable[[Tensor], Tensor]]] = []
+
+    # -- tracking ---------------------------------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Track layers, variables and metrics assigned as attributes (also inside lists,
+        tuples and dicts), as Keras 3 does."""
+        if name not in self._NOT_TRACKED and not name.startswith("__"):
+            self._ensure_stores()
+            value = tracking.track(self, value)
+        object.__setattr__(self, name, value)
+
+    def _ensure_stores(self) -> None:
+        """The tracking stores, made on first need: a subclass may assign sub-layers before
+        calling ``super().__init__()``, which Keras allows too."""
+        if "_layers" not in self.__dict__:
+            object.__setattr__(self, "_weights", [])
+            object.__setattr__(self, "_weight_ids", set())
+            object.__setattr__(self, "_n_trainable", 0)
+            object.__setattr__(self, "_layers", [])
+            object.__setattr__(self, "_tracked_metrics", [])
+
+    def __delattr__(self, name: str) -> None:
+        value = self.__dict__.get(name)
+        if isinstance(value, Variable) and id(value) in self._weight_ids:
+            index = next(i for i, w in enumerate(self._weights) if w is value)
+            del self._weights[index]
+            self._weight_ids.discard(id(value))
+            if index < self._n_trainable:
+                object.__setattr__(self, "_n_trainable", self._n_trainable - 1)
+        elif isinstance(value, Layer):
+            self._layers[:] = [layer for layer in self._layers if layer is not value]
+        object.__delattr__(self, name)
+
+    def _track_object(self, value: Any) -> bool:
+        """Record a layer, variable or metric in this layer's stores; True if it was one."""
+        from faltung.metrics import Metric
+        if isinstance(value, Variable):
+            self._track_variable(value)
+            return True
+        if isinstance(value, Layer):
+            if value is not self and not any(layer is value for layer in self._layers):
+                self._layers.append(value)
+            return True
+        if isinstance(value, Metric):
+            if not any(metric is value for metric in self._tracked_metrics):
+                self._tracked_metrics.append(value)
+            return True
+        return False
+
+    def _track_variable(self, variable: Variable) -> None:
+        """Own variables are kept trainable ones first (as created), then the others, which
+        is the order of Keras's ``weights`` and of its saved files."""
+        if id(variable) in self._weight_ids:
+            return
+        self._weight_ids.add(id(variable))
+        if variable.trainable:
+            self._weights.insert(self._n_trainable, variable)
+            object.__setattr__(self, "_n_trainable", self._n_trainable + 1)
+        else:
+            self._weights.append(variable)
 
     # -- weights ----------------------------------------------------------------------------
-    def add_weight(self, name: str, shape: Sequence[int], initializer: Any = "glorot_uniform",
-                   regularizer: Any = None, trainable: bool = True, dtype: Any = None,
-                   constraint: Any = None) -> Variable:
-        """Create a Variable of this layer, initialised now (Keras's ``add_weight``)."""
+    def add_weight(self, *args: Any, shape: Sequence[int] | None = None, initializer: Any = None,
+                   dtype: Any = None, trainable: bool = True, autocast: bool = True,
+                   regularizer: Any = None, constraint: Any = None, aggregation: str = "none",
+                   overwrite_with_gradient: bool = False, name: str | None = None) -> Variable:
+        """Create a Variable of this layer, initialised now (Keras 3's ``add_weight``: shape,
+        initializer and dtype may be given by position; the name only by keyword)."""
+        if "name" not in self.__dict__:
+            raise RuntimeError(f"In layer '{type(self).__name__}', you forgot to call "
+                               "`super().__init__()` as the first statement in the "
+                               "`__init__()` method.")
+        if args:
+            if len(args) > 3:
+                raise TypeError(f"add_weight() takes at most 3 positional arguments (shape, "
+                                f"initializer, dtype) but {len(args)} were given")
+            if isinstance(args[0], str):
+                raise ValueError(f"`name` must be passed as a keyword argument. Received: "
+                                 f"add_weight('{args[0]}', ...). Use: add_weight(shape=..., "
+                                 f"name='{args[0]}').")
+            if shape is not None:
+                raise ValueError("`shape` was passed both positionally and as a keyword "
+                                 "argument.")
+            shape = args[0]
+            if len(args) > 1:
+                initializer = args[1]
+            if len(args) > 2:
+                dtype = args[2]
+        if aggregation not in ("none", None, "mean", "sum", "only_first_replica"):
+            raise ValueError(f"Layer {self.name!r}: add_weight(aggregation={aggregation!r}) is "
+                             "not one of None, 'none', 'mean', 'sum', 'only_first_replica'")
+        if overwrite_with_gradient:
+            raise NotImplementedError(
+                f"Layer {self.name!r}: add_weight(overwrite_with_gradient=True) (Keras's float8 "
+                "training) is not supported; leave it False")
+        shape = () if shape is None else tuple(int(d) for d in (
+            shape if isinstance(shape, (tuple, list)) else (shape,)))
+        dtype = np.dtype(dtype or self.dtype)
+        if initializer is None:
+            initializer = "glorot_uniform" if dtype.kind == "f" else "zeros"
+        if name is None:
+            name = f"variable_{len(self._weights)}" if self._weights else "variable"
         budget = WEIGHT_BUDGET.get()
         if budget is not None:
-            if any(int(d) < 0 for d in shape):
+            if any(d < 0 for d in shape):
                 raise ValueError(f"Layer {self.name!r}: weight {name!r} has a negative shape "
-                                 f"{tuple(shape)}")
-            budget[0] -= math.prod(int(d) for d in shape)
+                                 f"{shape}")
+            budget[0] -= math.prod(shape)
             if budget[0] < 0:
                 raise ValueError(f"Layer {self.name!r}: weight {name!r} of shape "
-                                 f"{tuple(shape)} is larger than the model file can hold")
+                                 f"{shape} is larger than the model file can hold")
         init = initializers_module.get(initializer)
-        value = init(tuple(shape), dtype=np.dtype(dtype or self.dtype))
+        value = init(shape, dtype=dtype)
         variable = Variable(value, trainable=trainable and self._trainable, name=name,
-                            dtype=dtype or self.dtype)
+                            dtype=dtype)
         variable.path = f"{self.name}/{name}"
-        self._weights.append(variable)
         variable.constraint = constraints_module.get(constraint)
-        reg = regularizers_module.get(regularizer)
-        if reg is not None:
-            self._regularizers.append((variable, reg))
+        variable.regularizer = regularizers_module.get(regularizer)
+        self._track_variable(variable)
         return variable
 
     def _tracked_layers(self) -> list[Layer]:
         return self._layers
 
+    def _flatten_layers(self, include_self: bool = True) -> list[Layer]:
+        """This layer and every layer inside it, each once, breadth first (Keras's order)."""
+        out: list[Layer] = [self] if include_self else []
+        seen = {id(self)}
+        queue = list(self._tracked_layers())
+        while queue:
+            layer = queue.pop(0)
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            out.append(layer)
+            queue.extend(layer._tracked_layers())
+        return out
+
     @property
     def weights(self) -> list[Variable]:
-        """All variables, this layer's first, then those of its sub-layers (Keras's order)."""
-        out = list(self._weights)
+        """All variables: this layer's own (trainable ones first, as Keras keeps them), then
+        those of its sub-layers, each once."""
+        out = self._own_weights()
+        seen = {id(w) for w in out}
         for layer in self._tracked_layers():
-            out.extend(w for w in layer.weights if not any(w is o for o in out))
+            for w in layer.weights:
+                if id(w) not in seen:
+                    seen.add(id(w))
+                    out.append(w)
         return out
+
+    def _own_weights(self) -> list[Variable]:
+        return list(self._weights)
 
     @property
     def trainable_weights(self) -> list[Variable]:
@@ -229,19 +424,60 @@ class Layer:
                              "is not known: call it on data or give it an input_shape first")
         return int(sum(w.size for w in self.weights))
 
+    # -- losses and metrics -----------------------------------------------------------------
     @property
     def losses(self) -> list[Tensor]:
-        """Regularization penalties of this layer and its sub-layers, for the current weights."""
-        out = [reg(variable) for variable, reg in self._regularizers]
-        out.extend(self._losses)
-        for layer in self._tracked_layers():
-            out.extend(layer.losses)
+        """Losses added with ``add_loss`` during the last call of this layer and the layers
+        inside it, then the weight penalties of the trainable weights (Keras's order)."""
+        out: list[Tensor] = []
+        for layer in self._flatten_layers():
+            out.extend(layer._losses)
+        for variable in self.trainable_weights:
+            if variable.regularizer is not None:
+                out.append(variable.regularizer(variable))
         return out
 
-    def add_loss(self, loss: Tensor) -> None:
-        self._losses.append(loss)
+    def add_loss(self, loss: Any) -> None:
+        """Add a scalar loss (a Tensor computed in ``call``) to this call's losses; they are
+        cleared when the next outermost call begins."""
+        from faltung.layers.input_layer import KerasTensor
+        if isinstance(loss, KerasTensor):
+            raise NotImplementedError(
+                f"Layer {self.name!r}: add_loss on a symbolic tensor (outside call()) is not "
+                "supported; call add_loss inside a layer's call() on real tensors")
+        self._losses.append(loss if isinstance(loss, Tensor) else Tensor(loss))
+
+    def _clear_losses(self) -> None:
+        for layer in self._flatten_layers():
+            layer._losses.clear()
+
+    @property
+    def metrics(self) -> list[Any]:
+        """Metric objects assigned as attributes of this layer and its sub-layers."""
+        out = list(self._tracked_metrics)
+        for layer in self._flatten_layers(include_self=False):
+            out.extend(m for m in layer._tracked_metrics if not any(m is o for o in out))
+        return out
 
     # -- the call ---------------------------------------------------------------------------
+    @property
+    def _call_has_training(self) -> bool:
+        """Whether ``call`` takes a ``training`` argument (then it gets the context's value)."""
+        return call_context.call_accepts(type(self), "training")
+
+    @property
+    def supports_masking(self) -> bool:
+        """Whether this layer passes a mask on to its outputs (Keras's attribute)."""
+        return self.__dict__.get("_supports_masking", False)
+
+    @supports_masking.setter
+    def supports_masking(self, value: bool) -> None:
+        object.__setattr__(self, "_supports_masking", bool(value))
+
+    def compute_mask(self, inputs: Any, previous_mask: Any = None) -> Any:
+        """The mask of the outputs: the input's mask for layers that support masking."""
+        return previous_mask if self.supports_masking else None
+
     def build(self, input_shape: Any) -> None:
         self.built = True
 
@@ -261,16 +497,63 @@ class Layer:
     def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         from faltung.layers.input_layer import KerasTensor
 
-        leaves = _flatten(inputs)
+        if "name" not in self.__dict__:
+            raise RuntimeError(f"In layer '{type(self).__name__}', you forgot to call "
+                               "`super().__init__()` as the first statement in the "
+                               "`__init__()` method.")
+        leaves = _flatten([inputs, list(args), kwargs])
         if any(isinstance(t, KerasTensor) for t in leaves):
             return self._symbolic_call(inputs, *args, **kwargs)
         inputs = _map(inputs, to_tensor)
         if not self.built:
             self._build_for(_map(inputs, lambda t: (None,) + tuple(t.shape[1:])))
         self._check_input(_map(inputs, lambda t: tuple(t.shape)))
-        if not self._call_has_training:
-            kwargs.pop("training", None)
-        return self.call(inputs, *args, **kwargs)
+        cls = type(self)
+        with call_context.enter(self) as context:
+            accepts_training = call_context.call_accepts(cls, "training")
+            explicit = call_context.passed_value(cls, "training", inputs, args, kwargs)
+            training = context.resolve_training(
+                explicit, call_context.default_of(cls, "training") if accepts_training else None)
+            if accepts_training:
+                if training is not None and explicit is MISSING:
+                    kwargs["training"] = training
+            elif "training" in kwargs and not call_context.call_takes_any_keyword(cls):
+                del kwargs["training"]  # Keras's own layers all take it; faltung's may not
+            previous_mask = kwargs.get("mask")
+            if previous_mask is None:
+                previous_mask = _map(inputs, call_context.get_mask)
+                if not args and call_context.call_accepts(cls, "mask") and any(
+                        m is not None for m in _flatten(previous_mask)):
+                    kwargs["mask"] = previous_mask
+            outputs = self.call(inputs, *args, **kwargs)
+            if self.activity_regularizer is not None:
+                for output in _flatten(outputs):
+                    if isinstance(output, Tensor):
+                        loss = self.activity_regularizer(output)
+                        if output.ndim > 0 and output.shape[0] > 0:
+                            loss = loss / float(output.shape[0])
+                        self.add_loss(loss)
+            if self.supports_masking:
+                self._set_mask_metadata(inputs, outputs, previous_mask)
+            elif any(m is not None for m in _flatten(previous_mask)):
+                warnings.warn(
+                    f"Layer '{self.name}' (of type {cls.__name__}) was passed an input "
+                    "with a mask attached to it. However, this layer does not support masking "
+                    "and will therefore destroy the mask information. Downstream layers will "
+                    "not see the mask.", stacklevel=2)
+        return outputs
+
+    def _set_mask_metadata(self, inputs: Any, outputs: Any, previous_mask: Any) -> None:
+        """Attach ``compute_mask``'s masks to outputs that carry none yet (Keras's rule)."""
+        flat_outputs = _flatten(outputs)
+        if all(call_context.get_mask(t) is not None for t in flat_outputs):
+            return
+        masks = self.compute_mask(inputs, previous_mask)
+        if masks is None:
+            return
+        for tensor, mask in zip(flat_outputs, _flatten(masks)):
+            if mask is not None and call_context.get_mask(tensor) is None:
+                call_context.set_mask(tensor, mask)
 
     def _build_for(self, input_shape: Any) -> None:
         self.build(input_shape)
@@ -289,20 +572,30 @@ class Layer:
                              f"received {_shape_str(shape)}")
 
     def _symbolic_call(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        """Record a node for a call on KerasTensors (in ``inputs``, ``args`` or ``kwargs``) and
+        return symbolic outputs. An explicit ``training`` is recorded (Keras passes it at run
+        time unless the model itself is run with an explicit ``training``)."""
         from faltung.layers.input_layer import KerasTensor
+        from faltung.layers.operation import any_keras_tensors, infer_outputs
 
-        shapes = _map(inputs, lambda t: t.shape)
+        shapes = _map(inputs, lambda t: t.shape if isinstance(t, KerasTensor)
+                      else tuple(np.shape(t)))
         if not self.built:
             self._build_for(shapes)
         else:
             self._check_input(shapes)
-        kwargs.pop("training", None)
-        out_shapes = self.compute_output_shape(shapes)
-        outputs = _map_shapes(out_shapes, lambda s: KerasTensor(s))
-        node = Node(self, inputs, outputs, dict(kwargs, _args=args))
-        self._inbound_nodes.append(node)
-        for index, tensor in enumerate(node.output_tensors):
-            tensor._history = (self, len(self._inbound_nodes) - 1, index)
+        training = kwargs.pop("training", None)
+        if training is not None and _call_accepts(self, "training"):
+            kwargs["training"] = training
+        plain = not any_keras_tensors(args, kwargs) and (
+            type(self).compute_output_shape is not Layer.compute_output_shape
+            or not (args or set(kwargs) - {"training", "mask"}))
+        if plain:
+            outputs = _map_shapes(self.compute_output_shape(shapes), lambda s: KerasTensor(s))
+        else:
+            outputs = infer_outputs(lambda *a, **k: self.call(*a, **k), (inputs,) + args,
+                                    kwargs, f"Layer {self.name!r} ({type(self).__name__})")
+        Node(self, (inputs,) + args, kwargs, outputs)
         return outputs
 
     # -- graph introspection (Keras's layer.input / layer.output) ---------------------------
@@ -311,6 +604,11 @@ class Layer:
             raise AttributeError(f"Layer {self.name!r} has never been called on a symbolic "
                                  f"input, so it has no {attribute}")
         return self._inbound_nodes[0]
+
+    @property
+    def inbound_nodes(self) -> list[Node]:
+        """The nodes of this layer's calls on symbolic tensors, in call order."""
+        return list(self._inbound_nodes)
 
     @property
     def input(self) -> Any:

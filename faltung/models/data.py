@@ -44,6 +44,40 @@ class Batches:
         return self._first_x
 
 
+def pack_x_y_sample_weight(x: Any, y: Any = None, sample_weight: Any = None) -> Any:
+    """What one batch looks like to ``train_step`` (Keras's rule): ``x`` alone (``(x,)`` when
+    ``x`` is a list or tuple of inputs), ``(x, y)`` or ``(x, y, sample_weight)``."""
+    if y is None:
+        return (x,) if isinstance(x, (list, tuple)) else x
+    if sample_weight is None:
+        return (x, y)
+    return (x, y, sample_weight)
+
+
+def unpack_x_y_sample_weight(data: Any) -> tuple[Any, Any, Any]:
+    """The inverse of :func:`pack_x_y_sample_weight`: ``(x, y, sample_weight)``, with None for
+    what is missing."""
+    if isinstance(data, list):
+        data = tuple(data)
+    if not isinstance(data, tuple):
+        return data, None, None
+    if len(data) == 1:
+        return data[0], None, None
+    if len(data) == 2:
+        return data[0], data[1], None
+    if len(data) == 3:
+        return data[0], data[1], data[2]
+    raise ValueError("Data is expected to be in format `x`, `(x,)`, `(x, y)`, or "
+                     f"`(x, y, sample_weight)`, found a tuple of {len(data)} elements")
+
+
+def pack_batch(xs: list[Any], ys: list[Any], sample_weight: Any) -> Any:
+    """One batch of the data pipeline (lists of input and target arrays) in Keras's form."""
+    x = xs[0] if len(xs) == 1 else list(xs)
+    y = None if not ys else ys[0] if len(ys) == 1 else list(ys)
+    return pack_x_y_sample_weight(x, y, sample_weight)
+
+
 def _class_weights(y: list[np.ndarray], sample_weight: Any, class_weight: dict | None) -> Any:
     if not class_weight:
         return sample_weight

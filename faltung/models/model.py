@@ -16,8 +16,6 @@ class Model(Trainer, Layer):
     """``Model(inputs, outputs)`` wires a Functional model; a subclass with ``call`` is a
     subclassed model. Both train with compile / fit / evaluate / predict."""
 
-    _call_has_training = True
-
     def __init__(self, inputs: Any = None, outputs: Any = None, name: str | None = None,
                  trainable: bool = True, **kwargs: Any) -> None:
         if name is None and inputs is not None:
@@ -36,13 +34,6 @@ class Model(Trainer, Layer):
         self._graph = graph
         self.built = True
         self._build_shape = _map(graph.inputs, lambda t: t.shape)
-
-    def __setattr__(self, key: str, value: Any) -> None:
-        """Track layers assigned as attributes of a subclassed model, in assignment order."""
-        if isinstance(value, Layer) and key != "_graph" and "_layers" in self.__dict__:
-            if not any(layer is value for layer in self._layers):
-                self._layers.append(value)
-        object.__setattr__(self, key, value)
 
     # -- structure --------------------------------------------------------------------------
     @property
@@ -105,7 +96,7 @@ class Model(Trainer, Layer):
                                       "must implement call()")
         tensors = self._graph.check_inputs(_flatten(inputs) if isinstance(
             inputs, (list, tuple, dict)) else [inputs])
-        outputs = self._graph.run(tensors, training=bool(training))
+        outputs = self._graph.run(tensors, training=training)
         return self._pack(outputs)
 
     def _pack(self, flat: list[Tensor]) -> Any:

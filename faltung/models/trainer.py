@@ -12,8 +12,17 @@ from typing import Any
 
 import numpy as np
 
+from faltung.layers import call_context
 from faltung.layers.layer import _flatten
-from faltung.models.data import Batches, split_validation, to_batches
+from faltung.models.compiled import CompiledMetrics, LossTracker
+from faltung.models.data import (
+    Batches,
+    pack_batch,
+    split_validation,
+    to_batches,
+    unpack_x_y_sample_weight,
+)
+from faltung.models.functional import graph_of
 from faltung.tensor import Tensor, enable_grad, no_grad
 
 
@@ -27,21 +36,35 @@ class Trainer:
         self.history: Any = None
         self._loss_fns: list[Any] = []
         self._loss_weights: list[float] = []
-        self._metrics: list[list[Any]] = []
+        self._compiled_metrics: CompiledMetrics | None = None
         self._loss_identifier: Any = None
-        self._loss_sums: dict[str, tuple[float, int]] = {}
+        self._loss_tracker = LossTracker()
         self._metrics_identifier: Any = None
+        self._weighted_metrics_identifier: Any = None
 
     # -- compile ----------------------------------------------------------------------------
     def compile(self, optimizer: Any = "rmsprop", loss: Any = None, loss_weights: Any = None,
                 metrics: Any = None, weighted_metrics: Any = None, run_eagerly: bool = False,
                 steps_per_execution: int = 1, jit_compile: Any = "auto",
                 auto_scale_loss: bool = True) -> None:
-        """Choose the optimizer, the loss (one, or one per output) and the metrics."""
+        """Choose the optimizer, the loss (one, or one per output) and the metrics
+        (``metrics`` ignore sample weights, ``weighted_metrics`` use them, as in Keras 3).
+        ``run_eagerly``, ``jit_compile`` and ``auto_scale_loss`` change nothing here: faltung
+        always runs eagerly in float32/float64."""
         from faltung import optimizers
+        if int(steps_per_execution) != 1:
+            raise NotImplementedError(
+                f"compile(steps_per_execution={steps_per_execution}) is not supported: faltung "
+                "runs one step per call, so batch-level callbacks see every step; leave it 1")
+        for name, value in (("metrics", metrics), ("weighted_metrics", weighted_metrics)):
+            if value is not None and not isinstance(value, (list, tuple, dict)):
+                raise ValueError(f"Expected `{name}` argument to be a list, tuple, or dict. "
+                                 f"Received instead: {name}={value!r} of type "
+                                 f"{type(value)}")
         self.optimizer = optimizers.get(optimizer)
         self._loss_identifier = loss
         self._metrics_identifier = metrics
+        self._weighted_metrics_identifier = weighted_metrics
         self._loss_weights_identifier = loss_weights
         self.compiled = True
         self._compiled_for: tuple | None = None
@@ -49,17 +72,17 @@ class Trainer:
             self._prepare_losses_and_metrics()
 
     def _output_count(self) -> int | None:
-        graph = getattr(self, "_graph", None)
+        graph = graph_of(self)
         return len(graph.output_tensors) if graph is not None else None
 
     def _output_names(self) -> list[str]:
-        graph = getattr(self, "_graph", None)
+        graph = graph_of(self)
         if graph is None:
             return ["output"]
-        return [t._history[0].name for t in graph.output_tensors]
+        return [t.keras_history.operation.name for t in graph.output_tensors]
 
     def _output_shapes(self) -> list[tuple | None]:
-        graph = getattr(self, "_graph", None)
+        graph = graph_of(self)
         if graph is None:
             return [None]
         return [t.shape for t in graph.output_tensors]
@@ -79,14 +102,28 @@ class Trainer:
             return list(value)
         return [value] * len(names)
 
+    def _metrics_per_output(self, identifiers: Any) -> list[list[Any]]:
+        names = self._output_names()
+        identifiers = identifiers or []
+        if isinstance(identifiers, dict):
+            unknown = set(identifiers) - set(names)
+            if unknown:
+                raise ValueError(f"compile: metrics given for unknown output(s) "
+                                 f"{sorted(unknown)}; the outputs are {names}")
+            return [_as_list(identifiers.get(name) or []) for name in names]
+        if len(names) > 1 and identifiers and all(isinstance(m, (list, tuple))
+                                                   for m in identifiers):
+            return [list(m) for m in identifiers]
+        return [_as_list(identifiers)] * len(names)
+
     def _prepare_losses_and_metrics(self) -> None:
         from faltung import losses
         from faltung import metrics as metrics_module
         names = self._output_names()
         if self._loss_identifier is None:
-            raise ValueError("compile: no loss given; pass loss=, e.g. "
-                             "loss='categorical_crossentropy'")
-        loss_ids = self._per_output(self._loss_identifier, "losses")
+            loss_ids: list[Any] = [None] * len(names)
+        else:
+            loss_ids = self._per_output(self._loss_identifier, "losses")
         # As Keras's compile: a plain loss function becomes a LossFunctionWrapper, which
         # applies sample weights and the sum_over_batch_size reduction.
         self._loss_fns = [_as_loss(losses.get(identifier)) if identifier is not None else None
@@ -95,19 +132,21 @@ class Trainer:
         self._loss_weights = [1.0 if w is None else float(w) for w in
                               self._per_output(weights, "loss weights")] \
             if weights is not None else [1.0] * len(names)
-        metric_ids = self._metrics_identifier or []
-        if isinstance(metric_ids, dict):
-            per_output = [metric_ids.get(name) or [] for name in names]
-        elif len(names) > 1 and metric_ids and all(isinstance(m, (list, tuple))
-                                                    for m in metric_ids):
-            per_output = [list(m) for m in metric_ids]
-        else:
-            per_output = [list(metric_ids) if isinstance(metric_ids, (list, tuple))
-                          else [metric_ids]] * len(names)
         shapes = self._output_shapes()
-        self._metrics = []
-        for ids, loss_id, shape in zip(per_output, loss_ids, shapes):
-            self._metrics.append([metrics_module.resolve(m, loss_id, shape) for m in ids])
+
+        def resolve(identifier: Any, index: int, shape: Any) -> Any:
+            known = shapes[index]
+            return metrics_module.resolve(identifier, loss_ids[index],
+                                          known if known is not None else shape)
+
+        self._compiled_metrics = CompiledMetrics(names, resolve)
+        for ids, name in zip(self._metrics_per_output(self._metrics_identifier), names):
+            self._compiled_metrics.add(name, ids, weighted=False)
+        for ids, name in zip(self._metrics_per_output(self._weighted_metrics_identifier),
+                             names):
+            self._compiled_metrics.add(name, ids, weighted=True)
+        if all(shape is not None for shape in shapes):
+            self._compiled_metrics.build(shapes)
         self._compiled_for = tuple(names)
 
     def _ensure_compiled(self, what: str) -> None:
@@ -116,94 +155,186 @@ class Trainer:
         if getattr(self, "_compiled_for", None) is None:
             self._prepare_losses_and_metrics()
 
-    # -- one step ---------------------------------------------------------------------------
-    def _forward(self, x: list[Any], training: bool) -> list[Tensor]:
-        graph = getattr(self, "_graph", None)
-        if graph is not None:
-            return graph.run(graph.check_inputs(x), training=training)
-        inputs = x[0] if len(x) == 1 else x
-        return _flatten(self(inputs, training=training))
+    # -- the steps (public and overridable, as Keras 3's Trainer) ----------------------------
+    def train_step(self, data: Any) -> dict[str, Any]:
+        """One training step on one batch: forward with ``training=True``, ``compute_loss``,
+        gradients of the loss for ``trainable_weights``, one optimizer update, then
+        ``compute_metrics``. ``data`` is what the data yields: ``x``, ``(x, y)`` or
+        ``(x, y, sample_weight)`` (NumPy arrays; Keras gives backend tensors). Returns the
+        logs that callbacks and History see."""
+        x, y, sample_weight = unpack_x_y_sample_weight(data)
+        for variable in self.trainable_weights:
+            variable.grad = None
+        with enable_grad():
+            y_pred = self(x, training=True)
+            loss = self._call_compute_loss(x, y, y_pred, sample_weight, training=True)
+        self._loss_tracker.update(loss, _batch_size(x))
+        variables = self.trainable_weights  # after the call, which may have built layers
+        if variables:
+            loss.backward()
+            pairs = [(v.grad, v) for v in variables if v.grad is not None]
+            if pairs:
+                self.optimizer.apply_gradients(pairs)
+        return self.compute_metrics(x, y, y_pred, sample_weight)
 
-    def _compute_loss(self, y: list[Any], outputs: list[Tensor],
-                      sample_weight: Any) -> tuple[Tensor, dict[str, float]]:
-        """The total loss to minimise (weighted output losses plus regularization penalties)
-        and, for a model with several outputs, each output's own (unweighted) loss, which Keras
-        3 logs as '<output>_loss'."""
-        if len(y) != len(outputs):
-            raise ValueError(f"The model has {len(outputs)} output(s) but {len(y)} target "
-                             "array(s) were given")
+    def test_step(self, data: Any) -> dict[str, Any]:
+        """One evaluation step: forward with ``training=False``, loss and metrics."""
+        x, y, sample_weight = unpack_x_y_sample_weight(data)
+        with no_grad():
+            y_pred = self(x, training=False)
+            loss = self._call_compute_loss(x, y, y_pred, sample_weight, training=False)
+        self._loss_tracker.update(loss, _batch_size(x))
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def predict_step(self, data: Any) -> Any:
+        """The model's outputs for one batch (``training=False``)."""
+        x, _, _ = unpack_x_y_sample_weight(data)
+        return self(x, training=False)
+
+    def compute_loss(self, x: Any = None, y: Any = None, y_pred: Any = None,
+                     sample_weight: Any = None, training: bool = True) -> Tensor:
+        """The total loss to minimise: the compiled losses of the outputs (weighted by
+        ``loss_weights``), then every loss of ``self.losses`` (``add_loss`` and weight
+        penalties), as Keras 3. Each output's own loss is logged as '<output>_loss' when the
+        model has several outputs."""
+        outputs = self._outputs_as_list(y_pred)
         total: Tensor | None = None
-        parts: dict[str, float] = {}
         names = self._output_names()
-        for fn, weight, target, output, name in zip(self._loss_fns, self._loss_weights, y,
-                                                    outputs, names):
-            if fn is None:
-                continue
-            try:
-                value = fn(target, output, sample_weight=sample_weight)
-            except ValueError as error:
-                raise ValueError(f"Loss {getattr(fn, 'name', fn)!r} of output {name!r}: the "
-                                 f"targets (shape {np.shape(target)}) do not fit the model's "
-                                 f"output (shape {output.shape}): {error}") from None
-            if len(names) > 1:
-                parts[f"{name}_loss"] = float(value.data)
-            value = value * weight if weight != 1.0 else value
-            total = value if total is None else total + value
+        if any(fn is not None for fn in self._loss_fns):
+            targets = _targets_as_list(y, len(outputs))
+            if len(targets) != len(outputs):
+                raise ValueError(f"The model has {len(outputs)} output(s) but {len(targets)} "
+                                 "target array(s) were given")
+            for fn, weight, target, output, name in zip(self._loss_fns, self._loss_weights,
+                                                        targets, outputs, names):
+                if fn is None:
+                    continue
+                if target is None:
+                    raise ValueError(f"compute_loss: output {name!r} has a loss but no target "
+                                     "was given; pass y to fit/evaluate")
+                try:
+                    value = fn(target, output, sample_weight=sample_weight)
+                except ValueError as error:
+                    raise ValueError(
+                        f"Loss {getattr(fn, 'name', fn)!r} of output {name!r}: the targets "
+                        f"(shape {np.shape(target)}) do not fit the model's output (shape "
+                        f"{output.shape}): {error}") from None
+                if len(names) > 1:
+                    self._loss_tracker.pending[f"{name}_loss"] = float(value.data)
+                value = value * weight if weight != 1.0 else value
+                total = value if total is None else total + value
         for penalty in self.losses:
             total = penalty if total is None else total + penalty
         if total is None:
-            raise ValueError("No loss to optimize: every output's loss is None")
-        return total, parts
+            raise ValueError("No loss to compute. Provide a `loss` argument in `compile()`.")
+        return total
 
-    def _update_metrics(self, y: list[Any], outputs: list[Tensor], sample_weight: Any) -> None:
-        for metrics, target, output in zip(self._metrics, y, outputs):
-            for metric in metrics:
-                metric.update_state(target, output.data, sample_weight=sample_weight)
+    def _call_compute_loss(self, x: Any, y: Any, y_pred: Any, sample_weight: Any,
+                           training: bool) -> Tensor:
+        """``compute_loss`` with ``training`` only if an override takes it (as Keras)."""
+        self._loss_tracker.pending = {}
+        if call_context.accepts(type(self), "compute_loss", "training"):
+            loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
+                                     training=training)
+        else:
+            loss = self.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
+        if not isinstance(loss, Tensor):
+            loss = Tensor(loss)
+        if loss.size != 1:
+            raise ValueError(f"compute_loss must return a scalar loss, got a value of shape "
+                             f"{loss.shape}")
+        return loss
 
-    def _train_step(self, x: list[Any], y: list[Any], sample_weight: Any) -> None:
-        variables = self.trainable_weights
-        for variable in variables:
-            variable.grad = None
-        with enable_grad():
-            outputs = self._forward(x, training=True)
-            loss, parts = self._compute_loss(y, outputs, sample_weight)
-        loss.backward()
-        pairs = [(v.grad, v) for v in variables if v.grad is not None]
-        if pairs:
-            self.optimizer.apply_gradients(pairs)
-        self._track(float(loss.data), parts, len(x[0]))
-        self._update_metrics(y, outputs, sample_weight)
+    def compute_metrics(self, x: Any, y: Any, y_pred: Any,
+                        sample_weight: Any = None) -> dict[str, Any]:
+        """Update the compiled metrics with this batch and return ``get_metrics_result()``."""
+        compiled = getattr(self, "_compiled_metrics", None)
+        if compiled is not None and y is not None:
+            outputs = self._outputs_as_list(y_pred)
+            compiled.update_state(_targets_as_list(y, len(outputs)), outputs, sample_weight)
+        return self.get_metrics_result()
 
-    def _test_step(self, x: list[Any], y: list[Any], sample_weight: Any) -> None:
-        with no_grad():
-            outputs = self._forward(x, training=False)
-            loss, parts = self._compute_loss(y, outputs, sample_weight)
-        self._track(float(loss.data), parts, len(x[0]))
-        self._update_metrics(y, outputs, sample_weight)
+    def get_metrics_result(self) -> dict[str, Any]:
+        """The current value of every metric in ``self.metrics`` by name (a metric whose
+        result is a dict contributes its entries)."""
+        logs: dict[str, Any] = {}
+        for metric in self.metrics:
+            result = metric.result()
+            if isinstance(result, dict):
+                logs.update(result)
+            else:
+                logs[metric.name] = result
+        return _pythonify(logs)
 
-    def _track(self, loss: float, parts: dict[str, float], batch: int) -> None:
-        """Running means over the epoch, weighted by batch size (Keras's loss tracker)."""
-        for key, value in {"loss": loss, **parts}.items():
-            total, count = self._loss_sums.get(key, (0.0, 0))
-            self._loss_sums[key] = (total + value * batch, count + batch)
+    @property
+    def metrics(self) -> list[Any]:
+        """The loss tracker and the compiled metrics (after compile), then the metrics assigned
+        as attributes of the model or of layers inside it (not of models inside it)."""
+        out: list[Any] = []
+        if self.compiled:
+            out.append(self._loss_tracker)
+            compiled = getattr(self, "_compiled_metrics", None)
+            if compiled is not None:
+                out.append(compiled)
+        out.extend(self._tracked_metrics)
+        for layer in self._flatten_layers(include_self=False):
+            if isinstance(layer, Trainer):
+                continue
+            out.extend(m for m in layer._tracked_metrics if not any(m is o for o in out))
+        return out
 
-    def _metric_logs(self) -> dict[str, float]:
-        """The epoch's logs, in Keras's order: the loss, each output's loss, then the metrics
-        output by output in compile order (evaluate returns them as a list in this order;
-        History keeps them sorted by name, as Keras)."""
-        names = self._output_names()
-        logs = {key: total / count for key, (total, count) in self._loss_sums.items()}
-        for metrics, name in zip(self._metrics, names):
-            for metric in metrics:
-                key = metric.name if len(names) == 1 else f"{name}_{metric.name}"
-                logs[key] = float(metric.result())
-        return logs
+    @property
+    def metrics_names(self) -> list[str]:
+        return [m.name for m in self.metrics]
 
-    def _reset_metrics(self) -> None:
-        self._loss_sums: dict[str, tuple[float, int]] = {}
-        for metrics in self._metrics:
-            for metric in metrics:
-                metric.reset_state()
+    def reset_metrics(self) -> None:
+        """Reset every metric of ``self.metrics`` (fit does at each epoch, evaluate at its
+        start)."""
+        for metric in self.metrics:
+            metric.reset_state()
+
+    def _outputs_as_list(self, y_pred: Any) -> list[Tensor]:
+        if isinstance(y_pred, dict):
+            names = self._output_names()
+            if set(y_pred) == set(names):
+                return [as_output(y_pred[name]) for name in names]
+            return [as_output(v) for v in y_pred.values()]
+        if isinstance(y_pred, (list, tuple)):
+            return [as_output(v) for v in y_pred]
+        return [as_output(y_pred)]
+
+    def _run_step(self, step: Any, data: Any, what: str) -> dict[str, Any]:
+        logs = step(data)
+        if not isinstance(logs, dict):
+            raise TypeError(f"{what} must return a dict of logs (metric name -> value), got "
+                            f"{type(logs).__name__}; end it with `return "
+                            "self.compute_metrics(x, y, y_pred, sample_weight)` or return "
+                            "{'loss': loss, ...}")
+        return _pythonify(logs)
+
+    def _epoch_logs(self, logs: dict[str, Any]) -> dict[str, Any]:
+        """Keras's rule: the metrics' results when they are what the step returned (then they
+        are epoch means), else the last step's logs."""
+        result = self.get_metrics_result()
+        return result if set(result) == set(logs) else logs
+
+    def _flatten_metrics_in_order(self, logs: dict[str, Any]) -> Any:
+        """``evaluate``'s list: the values in the order of ``self.metrics`` (the loss, the
+        compiled metrics, each output's loss), then the other logs by name; a lone value
+        alone (Keras's rule)."""
+        names: list[str] = []
+        for metric in self.metrics:
+            if isinstance(metric, CompiledMetrics):
+                names.extend(m.name for m in metric.metrics)
+            elif isinstance(metric, LossTracker):
+                names.append(metric.name)
+                names.extend(f"{name}_loss" for name in self._output_names()
+                             if len(self._output_names()) > 1)
+            else:
+                names.append(metric.name)
+        results = [logs[name] for name in names if name in logs]
+        results.extend(logs[key] for key in sorted(logs) if key not in names)
+        return results[0] if len(results) == 1 else results
 
     def _build_from_data(self, x: list[Any]) -> None:
         """Sequential and subclassed models learn their input shape from the first batch."""
@@ -252,23 +383,24 @@ class Trainer:
         callback_list.on_train_begin()
         with _deferred_interrupt(self) as interrupted:
             for epoch in range(initial_epoch, epochs):
-                self._reset_metrics()
+                self.reset_metrics()
                 callback_list.on_epoch_begin(epoch)
-                logs: dict[str, float] = {}
+                logs: dict[str, Any] = {}
                 for step, (xb, yb, swb) in enumerate(train.epoch()):
                     callback_list.on_train_batch_begin(step)
-                    self._train_step(xb, yb, swb)
-                    logs = dict(sorted(self._metric_logs().items()))
+                    logs = self._run_step(self.train_step, pack_batch(xb, yb, swb),
+                                          "train_step")
                     callback_list.on_train_batch_end(step, logs)
                     if self.stop_training:
                         break
+                logs = self._epoch_logs(logs) if logs else logs
                 if interrupted():
                     logs = logs or {}
                     callback_list.on_epoch_end(epoch, logs, interrupted=True)
                     break
                 if val is not None and (epoch + 1) % validation_freq == 0:
                     val_logs = self._evaluate_batches(val)
-                    logs = {**logs, **{f"val_{k}": v for k, v in sorted(val_logs.items())}}
+                    logs = {**logs, **{f"val_{k}": v for k, v in val_logs.items()}}
                 callback_list.on_epoch_end(epoch, logs)
                 if self.stop_training:
                     break
@@ -283,13 +415,14 @@ class Trainer:
         return self.fit(generator, **kwargs)
 
     # -- evaluate / predict ----------------------------------------------------------------
-    def _evaluate_batches(self, batches: Batches) -> dict[str, float]:
-        self._reset_metrics()
+    def _evaluate_batches(self, batches: Batches) -> dict[str, Any]:
+        self.reset_metrics()
+        logs: dict[str, Any] | None = None
         for xb, yb, swb in batches.epoch():
-            self._test_step(xb, yb, swb)
-        if not self._loss_sums:
+            logs = self._run_step(self.test_step, pack_batch(xb, yb, swb), "test_step")
+        if logs is None:
             raise ValueError("evaluate: no data to evaluate on")
-        return self._metric_logs()
+        return self._epoch_logs(logs)
 
     def evaluate(self, x: Any = None, y: Any = None, batch_size: int | None = None,
                  verbose: Any = "auto", sample_weight: Any = None, steps: int | None = None,
@@ -302,21 +435,20 @@ class Trainer:
         self._build_from_data(batches.peek_x())
         self._ensure_compiled("evaluate()")
         logs = self._evaluate_batches(batches)
-        return logs if return_dict else _scalar_or_list(logs)
+        return logs if return_dict else self._flatten_metrics_in_order(logs)
 
     def predict(self, x: Any, batch_size: int | None = None, verbose: Any = "auto",
                 steps: int | None = None, callbacks: list | None = None) -> Any:
         """Outputs for all samples, batched, without recording gradients."""
         batches = to_batches(x, None, None, batch_size, shuffle=False, steps=steps)
         self._build_from_data(batches.peek_x())
-        chunks: list[list[np.ndarray]] = []
+        chunks: list[Any] = []
         with no_grad():
             for xb, _, _ in batches.epoch():
-                chunks.append([t.data for t in self._forward(xb, training=False)])
+                chunks.append(_to_numpy(self.predict_step(pack_batch(xb, [], None))))
         if not chunks:
             raise ValueError("predict: no data given")
-        outputs = [np.concatenate([c[i] for c in chunks]) for i in range(len(chunks[0]))]
-        return outputs[0] if len(outputs) == 1 else outputs
+        return _concatenate(chunks)
 
     def predict_classes(self, x: Any, batch_size: int | None = None) -> np.ndarray:
         """The most likely class of each sample (argmax; 0.5 threshold for one sigmoid unit),
@@ -335,11 +467,11 @@ class Trainer:
                              class_weight=class_weight)
         self._build_from_data(batches.peek_x())
         self._ensure_compiled("train_on_batch()")
-        self._reset_metrics()
+        self.reset_metrics()
         ((xb, yb, swb),) = list(batches.epoch())
-        self._train_step(xb, yb, swb)
-        logs = self._metric_logs()
-        return logs if return_dict else _scalar_or_list(logs)
+        logs = self._epoch_logs(self._run_step(self.train_step, pack_batch(xb, yb, swb),
+                                               "train_step"))
+        return logs if return_dict else self._flatten_metrics_in_order(logs)
 
     def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
                       return_dict: bool = False) -> Any:
@@ -348,19 +480,18 @@ class Trainer:
         batches = to_batches(x, y, sample_weight, None, shuffle=False, whole=True)
         self._build_from_data(batches.peek_x())
         self._ensure_compiled("test_on_batch()")
-        self._reset_metrics()
+        self.reset_metrics()
         ((xb, yb, swb),) = list(batches.epoch())
-        self._test_step(xb, yb, swb)
-        logs = self._metric_logs()
-        return logs if return_dict else _scalar_or_list(logs)
+        logs = self._epoch_logs(self._run_step(self.test_step, pack_batch(xb, yb, swb),
+                                               "test_step"))
+        return logs if return_dict else self._flatten_metrics_in_order(logs)
 
     def predict_on_batch(self, x: Any) -> Any:
         batches = to_batches(x, None, None, None, shuffle=False, whole=True)
         self._build_from_data(batches.peek_x())
         ((xb, _, _),) = list(batches.epoch())
         with no_grad():
-            outputs = [t.data for t in self._forward(xb, training=False)]
-        return outputs[0] if len(outputs) == 1 else outputs
+            return _to_numpy(self.predict_step(pack_batch(xb, [], None)))
 
 
 def _as_loss(fn: Any) -> Any:
@@ -370,11 +501,65 @@ def _as_loss(fn: Any) -> Any:
     return losses.LossFunctionWrapper(fn, name=getattr(fn, "__name__", None))
 
 
-def _scalar_or_list(logs: dict[str, float]) -> Any:
-    """Keras's return value: the loss alone, or [loss, output losses..., metrics...]."""
-    if len(logs) == 1:
-        return logs["loss"]
-    return list(logs.values())
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def as_output(value: Any) -> Tensor:
+    return value if isinstance(value, Tensor) else Tensor(np.asarray(value))
+
+
+def _targets_as_list(y: Any, count: int) -> list[Any]:
+    if count == 1:
+        return [y[0]] if isinstance(y, (list, tuple)) and len(y) == 1 else [y]
+    if isinstance(y, (list, tuple)):
+        return list(y)
+    if y is None:
+        return [None] * count
+    raise ValueError(f"The model has {count} outputs; give the targets as a list of {count} "
+                     f"arrays, got {type(y).__name__}")
+
+
+def _batch_size(x: Any) -> int:
+    first = _flatten(x)[0] if isinstance(x, (list, tuple, dict)) else x
+    shape = getattr(first, "shape", None)
+    return int(shape[0]) if shape else 1
+
+
+def _pythonify(logs: dict[str, Any]) -> dict[str, Any]:
+    """Keras's ``pythonify_logs``: sorted keys, nested dicts flattened, numbers as floats."""
+    out: dict[str, Any] = {}
+    for key, value in sorted(logs.items()):
+        if isinstance(value, dict):
+            out.update(_pythonify(value))
+            continue
+        if isinstance(value, Tensor):
+            value = value.data
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            pass
+        out[key] = value
+    return out
+
+
+def _to_numpy(structure: Any) -> Any:
+    if isinstance(structure, dict):
+        return {k: _to_numpy(v) for k, v in structure.items()}
+    if isinstance(structure, (list, tuple)):
+        return [_to_numpy(v) for v in structure]
+    return structure.data if isinstance(structure, Tensor) else np.asarray(structure)
+
+
+def _concatenate(chunks: list[Any]) -> Any:
+    """Join the batches of ``predict_step`` results, structure by structure."""
+    first = chunks[0]
+    if isinstance(first, dict):
+        return {k: _concatenate([c[k] for c in chunks]) for k in first}
+    if isinstance(first, list):
+        joined = [_concatenate([c[i] for c in chunks]) for i in range(len(first))]
+        return joined[0] if len(joined) == 1 else joined
+    return np.concatenate(chunks)
 
 
 def _unpack_validation(data: Any) -> tuple[Any, Any, Any]:
