@@ -245,7 +245,7 @@ def test_pad(data, shape, value, seed):
     widths = data.draw(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 2)),
                                 min_size=len(shape), max_size=len(shape)))
     x = uniform(np.random.default_rng(seed), shape)
-    check(lambda t: ops.pad(t, widths, value), x)
+    check(lambda t: ops.pad(t, widths, constant_values=value), x)
 
 
 @FEW

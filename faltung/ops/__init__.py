@@ -1,44 +1,287 @@
-"""Every differentiable op of faltung, each a forward computation with its backward function.
+"""faltung's ops: Keras 3's ``keras.ops`` namespace, and the internal ops the layers use.
 
-Modules by concern: ``arithmetic`` (+ - * / ** @), ``reduction`` (sum, mean, max, min),
-``shape`` (reshape, transpose, concatenate, split, slicing, pad), ``elementwise`` (exp, log,
-sqrt, abs, clip, where, maximum, minimum), ``activation``, ``loss`` (fused cross-entropies),
-``conv`` (conv2d, conv2d_transpose), ``pooling``, ``normalization`` (batch norm), ``dropout``,
-``embedding``. Importing this package also gives :class:`~faltung.tensor.Tensor` its operators.
+``import faltung as keras`` makes this module ``keras.ops``: every Keras name here has Keras's
+signature and defaults, takes NumPy arrays, Python scalars or Tensors, returns Tensors, and is
+differentiable through faltung's autodiff (or returns a constant tensor where Keras has no
+gradient either: comparisons, argmax, sort orders, one_hot). Called on symbolic KerasTensors
+(in a Functional model) they record graph nodes instead (:mod:`faltung.ops._symbolic`).
+
+Where the forward and backward passes live, by concern: ``arithmetic`` (+ - * / ** @),
+``reduction`` (sum, mean, max, min), ``shape`` (reshape, transpose, concatenate, split, slicing,
+pad, gather), ``elementwise`` (exp, log, sqrt, abs, clip, where, maximum, minimum),
+``activation``, ``loss`` (fused cross-entropies), ``conv`` (conv2d, conv2d_transpose),
+``pooling``, ``normalization`` (batch norm), ``dropout``, ``embedding``, ``recurrent``. The Keras
+names are defined in ``keras_numpy``, ``keras_nn``, ``keras_math`` (math and linalg) and
+``keras_core``, which are also reachable as Keras's sub-namespaces ``ops.numpy``, ``ops.nn``,
+``ops.math``, ``ops.linalg`` and ``ops.core``. Internal extras with names Keras does not have
+(``conv2d``, ``max_pool2d``, ``batch_norm``, ``dropout``, ``getitem``, fused cross-entropies, ...)
+stay here for the layers. Importing this package also gives
+:class:`~faltung.tensor.Tensor` its operators.
 """
 
-from faltung.ops.activation import (
+from faltung.ops import arithmetic as _arithmetic
+from faltung.ops import elementwise as _elementwise
+from faltung.ops import reduction as _reduction
+from faltung.ops import shape as _shape
+from faltung.ops.activation import hard_step, linear
+from faltung.ops.conv import conv2d, conv2d_transpose
+from faltung.ops.dropout import dropout
+from faltung.ops.embedding import embedding
+from faltung.ops.keras_core import (  # noqa: A004
+    cast,
+    cond,
+    convert_to_numpy,
+    convert_to_tensor,
+    dtype,
+    fori_loop,
+    is_tensor,
+    map,
+    saturate_cast,
+    scan,
+    scatter,
+    scatter_update,
+    shape,
+    slice,
+    slice_update,
+    stop_gradient,
+    switch,
+    unstack,
+    while_loop,
+)
+from faltung.ops.keras_math import (  # noqa: A004
+    det,
+    erf,
+    erfc,
+    extract_sequences,
+    in_top_k,
+    inv,
+    logdet,
+    logsumexp,
+    norm,
+    rsqrt,
+    segment_max,
+    segment_sum,
+    solve,
+    top_k,
+)
+from faltung.ops.keras_nn import (  # noqa: A004
+    average_pool,
+    batch_normalization,
+    binary_crossentropy,
+    categorical_crossentropy,
+    celu,
+    conv,
+    conv_transpose,
+    depthwise_conv,
+    dot_product_attention,
     elu,
     gelu,
-    hard_step,
+    glu,
+    hard_shrink,
+    hard_sigmoid,
+    hard_silu,
+    hard_swish,
+    hard_tanh,
+    layer_normalization,
     leaky_relu,
-    linear,
+    log_sigmoid,
     log_softmax,
+    max_pool,
+    moments,
+    multi_hot,
+    normalize,
+    one_hot,
+    psnr,
     relu,
     relu6,
+    rms_normalization,
     selu,
+    separable_conv,
     sigmoid,
+    silu,
+    soft_shrink,
     softmax,
     softplus,
     softsign,
-    tanh,
+    sparse_categorical_crossentropy,
+    sparse_plus,
+    sparse_sigmoid,
+    sparsemax,
+    squareplus,
+    swish,
+    tanh_shrink,
+    threshold,
 )
-from faltung.ops.arithmetic import add, divide, matmul, multiply, negative, power, subtract
-from faltung.ops.conv import conv2d, conv2d_transpose
-from faltung.ops.dropout import dropout
-from faltung.ops.elementwise import (
+from faltung.ops.keras_numpy import (  # noqa: A004
     abs,
+    absolute,
+    add,
+    all,
+    allclose,
+    amax,
+    amin,
+    any,
+    append,
+    arange,
+    arccos,
+    arccosh,
+    arcsin,
+    arcsinh,
+    arctan,
+    arctan2,
+    arctanh,
+    argmax,
+    argmin,
+    argpartition,
+    argsort,
+    array,
+    array_split,
+    average,
+    bincount,
+    broadcast_to,
+    cbrt,
+    ceil,
     clip,
+    concatenate,
+    copy,
+    cos,
+    cosh,
+    count_nonzero,
+    cross,
+    cumprod,
+    cumsum,
+    deg2rad,
+    diag,
+    diagflat,
+    diagonal,
+    diff,
+    digitize,
+    divide,
+    divide_no_nan,
+    dot,
+    dsplit,
+    dstack,
+    einsum,
+    empty,
+    empty_like,
+    equal,
     exp,
+    exp2,
+    expand_dims,
+    expm1,
+    eye,
+    fabs,
+    flip,
+    fliplr,
+    flipud,
+    floor,
+    floor_divide,
+    fmod,
+    full,
+    full_like,
+    geomspace,
+    get_item,
+    greater,
+    greater_equal,
+    heaviside,
+    hsplit,
+    hstack,
+    hypot,
+    identity,
+    inner,
+    isclose,
+    isfinite,
+    isin,
+    isinf,
+    isnan,
+    isneginf,
+    isposinf,
+    kron,
+    less,
+    less_equal,
+    linspace,
     log,
+    log1p,
+    log2,
+    log10,
+    logaddexp,
+    logical_and,
+    logical_not,
+    logical_or,
+    logical_xor,
+    logspace,
+    matmul,
+    max,
     maximum,
+    mean,
+    median,
+    meshgrid,
+    min,
     minimum,
+    mod,
+    moveaxis,
+    multiply,
+    nan_to_num,
+    ndim,
+    negative,
+    nonzero,
+    not_equal,
+    ones,
+    ones_like,
+    outer,
+    pad,
+    percentile,
+    power,
+    prod,
+    ptp,
+    quantile,
+    rad2deg,
+    ravel,
+    reciprocal,
+    repeat,
+    reshape,
+    roll,
+    rot90,
+    round,
+    searchsorted,
+    select,
+    sign,
+    signbit,
+    sin,
+    sinh,
+    size,
+    sort,
+    split,
     sqrt,
     square,
-    stop_gradient,
+    squeeze,
+    stack,
+    std,
+    subtract,
+    sum,
+    swapaxes,
+    take,
+    take_along_axis,
+    tan,
+    tanh,
+    tensordot,
+    tile,
+    trace,
+    transpose,
+    tri,
+    tril,
+    triu,
+    true_divide,
+    trunc,
+    unravel_index,
+    var,
+    vdot,
+    vsplit,
+    vstack,
     where,
+    zeros,
+    zeros_like,
 )
-from faltung.ops.embedding import embedding
 from faltung.ops.loss import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -47,64 +290,93 @@ from faltung.ops.loss import (
 )
 from faltung.ops.normalization import batch_norm, batch_norm_inference
 from faltung.ops.pooling import avg_pool2d, global_avg_pool2d, global_max_pool2d, max_pool2d
-from faltung.ops.reduction import max, mean, min, sum
-from faltung.ops.shape import (
-    broadcast_to,
-    concatenate,
-    expand_dims,
-    getitem,
-    pad,
-    repeat,
-    reshape,
-    split,
-    squeeze,
-    transpose,
-)
+from faltung.ops.shape import getitem
 from faltung.tensor import Tensor
 
 __all__ = [
-    "abs", "add", "avg_pool2d", "batch_norm", "batch_norm_inference",
-    "binary_cross_entropy", "binary_cross_entropy_with_logits", "broadcast_to", "clip",
-    "concatenate", "conv2d", "conv2d_transpose", "divide", "dropout", "elu", "embedding", "exp",
-    "expand_dims", "gelu", "getitem", "global_avg_pool2d", "global_max_pool2d", "hard_step",
-    "leaky_relu", "linear", "log", "log_softmax", "matmul", "max", "max_pool2d", "maximum",
-    "mean", "min", "minimum", "multiply", "negative", "pad", "power", "relu", "relu6", "repeat",
-    "reshape", "selu", "sigmoid", "softmax", "softmax_cross_entropy", "softplus", "softsign",
-    "split", "sqrt", "square", "squeeze", "stop_gradient", "subtract", "sum", "tanh",
-    "transpose", "where", "sparse_softmax_cross_entropy",
+    "abs", "absolute", "add", "all", "allclose", "amax", "amin", "any", "append", "arange",
+    "arccos", "arccosh", "arcsin", "arcsinh", "arctan", "arctan2", "arctanh", "argmax",
+    "argmin", "argpartition", "argsort", "array", "array_split", "average", "average_pool",
+    "avg_pool2d", "batch_norm", "batch_norm_inference", "batch_normalization",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "binary_crossentropy",
+    "bincount", "broadcast_to", "cast", "categorical_crossentropy", "cbrt", "ceil", "celu",
+    "clip", "concatenate", "cond", "conv", "conv2d", "conv2d_transpose", "conv_transpose",
+    "convert_to_numpy", "convert_to_tensor", "copy", "cos", "cosh", "count_nonzero", "cross",
+    "cumprod", "cumsum", "deg2rad", "depthwise_conv", "det", "diag", "diagflat", "diagonal",
+    "diff", "digitize", "divide", "divide_no_nan", "dot", "dot_product_attention", "dropout",
+    "dsplit", "dstack", "dtype", "einsum", "elu", "embedding", "empty", "empty_like", "equal",
+    "erf", "erfc", "exp", "exp2", "expand_dims", "expm1", "extract_sequences", "eye", "fabs",
+    "flip", "fliplr", "flipud", "floor", "floor_divide", "fmod", "fori_loop", "full",
+    "full_like", "gelu", "geomspace", "get_item", "getitem", "global_avg_pool2d",
+    "global_max_pool2d", "glu", "greater", "greater_equal", "hard_shrink", "hard_sigmoid",
+    "hard_silu", "hard_step", "hard_swish", "hard_tanh", "heaviside", "hsplit", "hstack",
+    "hypot", "identity", "in_top_k", "inner", "inv", "is_tensor", "isclose", "isfinite",
+    "isin", "isinf", "isnan", "isneginf", "isposinf", "kron", "layer_normalization",
+    "leaky_relu", "less", "less_equal", "linear", "linspace", "log", "log10", "log1p", "log2",
+    "log_sigmoid", "log_softmax", "logaddexp", "logdet", "logical_and", "logical_not",
+    "logical_or", "logical_xor", "logspace", "logsumexp", "map", "matmul", "max", "max_pool",
+    "max_pool2d", "maximum", "mean", "median", "meshgrid", "min", "minimum", "mod", "moments",
+    "moveaxis", "multi_hot", "multiply", "nan_to_num", "ndim", "negative", "nonzero", "norm",
+    "normalize", "not_equal", "one_hot", "ones", "ones_like", "outer", "pad", "percentile",
+    "power", "prod", "psnr", "ptp", "quantile", "rad2deg", "ravel", "reciprocal", "relu",
+    "relu6", "repeat", "reshape", "rms_normalization", "roll", "rot90", "round", "rsqrt",
+    "saturate_cast", "scan", "scatter", "scatter_update", "searchsorted", "segment_max",
+    "segment_sum", "select", "selu", "separable_conv", "shape", "sigmoid", "sign", "signbit",
+    "silu", "sin", "sinh", "size", "slice", "slice_update", "soft_shrink", "softmax",
+    "softmax_cross_entropy", "softplus", "softsign", "solve", "sort",
+    "sparse_categorical_crossentropy", "sparse_plus", "sparse_sigmoid",
+    "sparse_softmax_cross_entropy", "sparsemax", "split", "sqrt", "square", "squareplus",
+    "squeeze", "stack", "std", "stop_gradient", "subtract", "sum", "swapaxes", "swish",
+    "switch", "take", "take_along_axis", "tan", "tanh", "tanh_shrink", "tensordot",
+    "threshold", "tile", "top_k", "trace", "transpose", "tri", "tril", "triu", "true_divide",
+    "trunc", "unravel_index", "unstack", "var", "vdot", "vsplit", "vstack", "where",
+    "while_loop", "zeros", "zeros_like",
 ]
+
+# Keras's sub-namespaces (keras.ops.numpy.add, keras.ops.nn.relu, ...), as attributes.
+_SUBMODULES = {"numpy": "keras_numpy", "nn": "keras_nn", "math": "keras_math",
+               "linalg": "keras_math", "core": "keras_core"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _SUBMODULES:
+        import importlib
+        return importlib.import_module(f"faltung.ops.{_SUBMODULES[name]}")
+    raise AttributeError(f"module 'faltung.ops' has no attribute {name!r}")
 
 
 def _install_operators() -> None:
-    """Python operators and the usual methods on Tensor (as Chainer's basic_math)."""
+    """Python operators and the usual methods on Tensor (as Chainer's basic_math); they call
+    the internal ops directly (the graph helper gives KerasTensors their own operators)."""
+    a, e, r, s = _arithmetic, _elementwise, _reduction, _shape
     t = Tensor
-    t.__add__ = add
-    t.__radd__ = lambda self, other: add(other, self)
-    t.__sub__ = subtract
-    t.__rsub__ = lambda self, other: subtract(other, self)
-    t.__mul__ = multiply
-    t.__rmul__ = lambda self, other: multiply(other, self)
-    t.__truediv__ = divide
-    t.__rtruediv__ = lambda self, other: divide(other, self)
-    t.__pow__ = power
-    t.__rpow__ = lambda self, other: power(other, self)
-    t.__matmul__ = matmul
-    t.__rmatmul__ = lambda self, other: matmul(other, self)
-    t.__neg__ = negative
-    t.__getitem__ = getitem
-    t.sum = sum
-    t.mean = mean
-    t.max = max
-    t.min = min
-    t.exp = exp
-    t.log = log
-    t.sqrt = sqrt
-    t.abs = abs
-    t.reshape = lambda self, *shape: reshape(
+    t.__add__ = a.add
+    t.__radd__ = lambda self, other: a.add(other, self)
+    t.__sub__ = a.subtract
+    t.__rsub__ = lambda self, other: a.subtract(other, self)
+    t.__mul__ = a.multiply
+    t.__rmul__ = lambda self, other: a.multiply(other, self)
+    t.__truediv__ = a.divide
+    t.__rtruediv__ = lambda self, other: a.divide(other, self)
+    t.__pow__ = a.power
+    t.__rpow__ = lambda self, other: a.power(other, self)
+    t.__matmul__ = a.matmul
+    t.__rmatmul__ = lambda self, other: a.matmul(other, self)
+    t.__neg__ = a.negative
+    t.__getitem__ = s.getitem
+    t.sum = r.sum
+    t.mean = r.mean
+    t.max = r.max
+    t.min = r.min
+    t.exp = e.exp
+    t.log = e.log
+    t.sqrt = e.sqrt
+    t.abs = e.abs
+    t.reshape = lambda self, *shape: s.reshape(
         self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
-    t.transpose = lambda self, *axes: transpose(
+    t.transpose = lambda self, *axes: s.transpose(
         self, (axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes) or None)
-    t.T = property(lambda self: transpose(self))
+    t.T = property(lambda self: s.transpose(self))
 
 
 _install_operators()

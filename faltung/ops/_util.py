@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from faltung.tensor import Tensor, as_tensor
+from faltung.tensor import Tensor, floatx
 
 
 def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -19,16 +19,81 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return grad.reshape(shape)
 
 
-def broadcast_pair(op: str, a: object, b: object) -> tuple[Tensor, Tensor]:
-    """Both operands as tensors, with a ValueError naming the op if they cannot broadcast."""
-    a = as_tensor(a, like=b if isinstance(b, Tensor) else None)
-    b = as_tensor(b, like=a)
-    try:
-        np.broadcast_shapes(a.shape, b.shape)
-    except ValueError:
-        raise ValueError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together") \
-            from None
+_SCALARS = (bool, int, float, np.generic)
+
+
+def convert(value: object) -> Tensor:
+    """``value`` as a Tensor the way ``keras.ops.convert_to_tensor`` types it: NumPy arrays keep
+    their dtype, Python floats (and lists of them) take floatx, Python ints int32, bools bool."""
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, np.ndarray):
+        return Tensor(value, dtype=value.dtype)
+    array = np.asarray(value)
+    kind = array.dtype.kind
+    if kind == "f" and not isinstance(value, np.generic):
+        return Tensor(array, dtype=floatx())
+    if kind in "iu" and not isinstance(value, np.generic):
+        return Tensor(array, dtype=np.int32)
+    if kind not in "fiub":
+        raise TypeError(f"cannot convert a value of type {type(value).__name__} "
+                        f"(dtype {array.dtype}) to a tensor")
+    return Tensor(array, dtype=array.dtype)
+
+
+def _weak(value: object, other: Tensor) -> Tensor:
+    """A Python scalar next to a tensor takes the tensor's dtype (weak typing, as Keras), unless
+    a float meets an integer or bool tensor, which gives floatx."""
+    kind = other.dtype.kind
+    if kind == "f" or (kind in "iu" and not isinstance(value, float)):
+        return Tensor(np.asarray(value), dtype=other.dtype)
+    if isinstance(value, float):
+        return Tensor(np.asarray(value), dtype=floatx())
+    return convert(value)
+
+
+def operands(x1: object, x2: object) -> tuple[Tensor, Tensor]:
+    """Two operands as tensors of a common dtype, Keras's promotion: Python scalars and 0-d
+    NumPy values are weakly typed; an integer or bool operand next to a float one takes its
+    float type; two float tensors keep their own types (NumPy widens the result)."""
+    a_scalar = not isinstance(x1, Tensor) and (isinstance(x1, _SCALARS) or np.ndim(x1) == 0)
+    b_scalar = not isinstance(x2, Tensor) and (isinstance(x2, _SCALARS) or np.ndim(x2) == 0)
+    if a_scalar and not b_scalar:
+        b = convert(x2)
+        a = _weak(x1.item() if isinstance(x1, (np.generic, np.ndarray)) else x1, b)
+    elif b_scalar and not a_scalar:
+        a = convert(x1)
+        b = _weak(x2.item() if isinstance(x2, (np.generic, np.ndarray)) else x2, a)
+    else:
+        a, b = convert(x1), convert(x2)
+    ka, kb = a.dtype.kind, b.dtype.kind
+    if ka != kb:
+        if ka == "f" and kb != "f":
+            b = Tensor(b.data, dtype=a.dtype)
+        elif kb == "f" and ka != "f":
+            a = Tensor(a.data, dtype=b.dtype)
     return a, b
+
+
+def broadcast_pair(op: str, a: object, b: object) -> tuple[Tensor, Tensor]:
+    """Both operands as tensors (:func:`operands`), with a ValueError naming the op and both
+    shapes if they cannot broadcast."""
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype == b.dtype:
+        pass  # the common case inside layers: no conversion at all
+    else:
+        a, b = operands(a, b)
+    if a.shape != b.shape:
+        check_broadcast(op, a.shape, b.shape)
+    return a, b
+
+
+def check_broadcast(op: str, *shapes: tuple[int, ...]) -> tuple[int, ...]:
+    """The broadcast shape, or a ValueError naming the op and every shape."""
+    try:
+        return np.broadcast_shapes(*shapes)
+    except ValueError:
+        listed = " and ".join(str(tuple(s)) for s in shapes)
+        raise ValueError(f"{op}: shapes {listed} cannot be broadcast together") from None
 
 
 def pair(value: int | tuple[int, int] | list[int], name: str, op: str) -> tuple[int, int]:

@@ -131,8 +131,8 @@ def softsign(x: Tensor) -> Tensor:
     return make_result(x.data / denominator, (x,), backward, "softsign")
 
 
-def gelu(x: Tensor, approximate: bool = False) -> Tensor:
-    """x Phi(x) with Phi the normal CDF (exact, Keras's default), or the tanh approximation
+def gelu(x: Tensor, approximate: bool = True) -> Tensor:
+    """x Phi(x) with Phi the normal CDF (exact), or (Keras ops default) the tanh approximation
     0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
     x = as_tensor(x)
     v = x.data

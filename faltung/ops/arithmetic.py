@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from faltung.ops._util import broadcast_pair, unbroadcast
-from faltung.tensor import Tensor, as_tensor, make_result
+from faltung.ops._util import broadcast_pair, operands, unbroadcast
+from faltung.tensor import Tensor, as_tensor, floatx, make_result
 
 
-def add(a: Tensor | object, b: Tensor | object) -> Tensor:
-    a, b = broadcast_pair("add", a, b)
+def add(x1: Tensor | object, x2: Tensor | object) -> Tensor:
+    a, b = broadcast_pair("add", x1, x2)
     out = a.data + b.data
 
     def backward(g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -20,8 +20,8 @@ def add(a: Tensor | object, b: Tensor | object) -> Tensor:
     return make_result(out, (a, b), backward, "add")
 
 
-def subtract(a: Tensor | object, b: Tensor | object) -> Tensor:
-    a, b = broadcast_pair("subtract", a, b)
+def subtract(x1: Tensor | object, x2: Tensor | object) -> Tensor:
+    a, b = broadcast_pair("subtract", x1, x2)
     out = a.data - b.data
 
     def backward(g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -32,8 +32,8 @@ def subtract(a: Tensor | object, b: Tensor | object) -> Tensor:
     return make_result(out, (a, b), backward, "subtract")
 
 
-def multiply(a: Tensor | object, b: Tensor | object) -> Tensor:
-    a, b = broadcast_pair("multiply", a, b)
+def multiply(x1: Tensor | object, x2: Tensor | object) -> Tensor:
+    a, b = broadcast_pair("multiply", x1, x2)
     out = a.data * b.data
 
     def backward(g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -44,8 +44,10 @@ def multiply(a: Tensor | object, b: Tensor | object) -> Tensor:
     return make_result(out, (a, b), backward, "multiply")
 
 
-def divide(a: Tensor | object, b: Tensor | object) -> Tensor:
-    a, b = broadcast_pair("divide", a, b)
+def divide(x1: Tensor | object, x2: Tensor | object) -> Tensor:
+    a, b = broadcast_pair("divide", x1, x2)
+    if a.dtype.kind != "f":  # true division: integers give floatx, as Keras
+        a, b = Tensor(a.data, dtype=floatx()), Tensor(b.data, dtype=floatx())
     out = a.data / b.data
 
     def backward(g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -65,9 +67,9 @@ def negative(x: Tensor) -> Tensor:
     return make_result(-x.data, (x,), backward, "negative")
 
 
-def power(x: Tensor | object, p: Tensor | object) -> Tensor:
-    """``x ** p``; d/dx = p x^(p-1), d/dp = x^p log x (defined for x > 0)."""
-    x, p = broadcast_pair("power", x, p)
+def power(x1: Tensor | object, x2: Tensor | object) -> Tensor:
+    """``x1 ** x2``; d/dx = p x^(p-1), d/dp = x^p log x (defined for x > 0)."""
+    x, p = broadcast_pair("power", x1, x2)
     out = np.power(x.data, p.data)
 
     def backward(g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -82,11 +84,10 @@ def power(x: Tensor | object, p: Tensor | object) -> Tensor:
     return make_result(out, (x, p), backward, "power")
 
 
-def matmul(a: Tensor | object, b: Tensor | object) -> Tensor:
+def matmul(x1: Tensor | object, x2: Tensor | object) -> Tensor:
     """Matrix product of the last two axes, batched and broadcast over the leading ones (as
     ``np.matmul``); 1-D operands are treated as a row (left) or column (right) vector."""
-    a = as_tensor(a, like=b if isinstance(b, Tensor) else None)
-    b = as_tensor(b, like=a)
+    a, b = operands(x1, x2)
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: operands must have at least one axis, got shapes {a.shape} "
                          f"and {b.shape}")

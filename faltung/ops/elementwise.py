@@ -57,10 +57,12 @@ def abs(x: Tensor) -> Tensor:  # noqa: A001
     return make_result(np.abs(x.data), (x,), backward, "abs")
 
 
-def clip(x: Tensor, min_value: float | None, max_value: float | None) -> Tensor:
-    """Clamp to [min_value, max_value]; the gradient passes where the value was inside the
-    closed interval and is 0 where it was clipped."""
+def clip(x: Tensor, x_min: float | None, x_max: float | None) -> Tensor:
+    """Clamp to [x_min, x_max]; the gradient passes where the value was inside the closed
+    interval and is 0 where it was clipped."""
     x = as_tensor(x)
+    min_value = x_min.item() if isinstance(x_min, Tensor) else x_min
+    max_value = x_max.item() if isinstance(x_max, Tensor) else x_max
     if min_value is not None and max_value is not None and min_value > max_value:
         raise ValueError(f"clip: min_value {min_value} is above max_value {max_value}")
     out = np.clip(x.data, min_value, max_value)
@@ -76,10 +78,17 @@ def clip(x: Tensor, min_value: float | None, max_value: float | None) -> Tensor:
     return make_result(out, (x,), backward, "clip")
 
 
-def where(condition: object, a: Tensor | object, b: Tensor | object) -> Tensor:
-    """``a`` where ``condition`` holds, else ``b``; each side gets the gradient of its picks."""
+def where(condition: object, x1: Tensor | object = None, x2: Tensor | object = None) \
+        -> Tensor | tuple[Tensor, ...]:
+    """``x1`` where ``condition`` holds, else ``x2``; each side gets the gradient of its picks.
+    With the condition alone: the indices of its true values, one int32 tensor per axis (as
+    ``np.nonzero``)."""
     cond = np.asarray(condition.data if isinstance(condition, Tensor) else condition, dtype=bool)
-    a, b = broadcast_pair("where", a, b)
+    if x1 is None and x2 is None:
+        return tuple(Tensor(i, dtype=np.int32) for i in np.nonzero(cond))
+    if x1 is None or x2 is None:
+        raise ValueError("where: give both x1 and x2, or neither")
+    a, b = broadcast_pair("where", x1, x2)
     try:
         out_shape = np.broadcast_shapes(cond.shape, a.shape, b.shape)
     except ValueError:
@@ -113,14 +122,15 @@ def _select(a: Tensor | object, b: Tensor | object, op: str) -> Tensor:
     return make_result(out, (a, b), backward, op)
 
 
-def maximum(a: Tensor | object, b: Tensor | object) -> Tensor:
-    return _select(a, b, "maximum")
+def maximum(x1: Tensor | object, x2: Tensor | object) -> Tensor:
+    return _select(x1, x2, "maximum")
 
 
-def minimum(a: Tensor | object, b: Tensor | object) -> Tensor:
-    return _select(a, b, "minimum")
+def minimum(x1: Tensor | object, x2: Tensor | object) -> Tensor:
+    return _select(x1, x2, "minimum")
 
 
-def stop_gradient(x: Tensor) -> Tensor:
+def stop_gradient(variable: Tensor) -> Tensor:
     """The same values with no gradient flowing back (Keras's ``ops.stop_gradient``)."""
-    return as_tensor(x).detach()
+    x = variable if isinstance(variable, Tensor) else as_tensor(variable)
+    return Tensor(x.data, dtype=x.dtype)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from faltung.tensor import Tensor, as_tensor, make_result
+from faltung.ops._util import convert
+from faltung.tensor import Tensor, floatx, make_result
 
 Axis = int | tuple[int, ...] | None
 
@@ -28,7 +29,7 @@ def _expand(g: np.ndarray, shape: tuple[int, ...], axes: tuple[int, ...]) -> np.
 
 
 def sum(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
-    x = as_tensor(x)
+    x = convert(x)
     axes = _axes(axis, x.ndim, "sum")
     out = np.sum(x.data, axis=axes, keepdims=keepdims)
 
@@ -39,7 +40,9 @@ def sum(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa
 
 
 def mean(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    x = as_tensor(x)
+    x = convert(x)
+    if x.dtype.kind != "f":
+        x = Tensor(x.data, dtype=floatx())
     axes = _axes(axis, x.ndim, "mean")
     count = int(np.prod([x.shape[a] for a in axes])) if axes else 1
     out = np.mean(x.data, axis=axes, keepdims=keepdims)
@@ -53,7 +56,7 @@ def mean(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
 def _extremum(x: Tensor, axis: Axis, keepdims: bool, op: str) -> Tensor:
     """max / min; the gradient is shared evenly between tied extreme values (as PyTorch's amax
     and TensorFlow's reduce_max)."""
-    x = as_tensor(x)
+    x = convert(x)
     if x.size == 0:
         raise ValueError(f"{op}: cannot reduce an empty tensor of shape {x.shape}")
     axes = _axes(axis, x.ndim, op)
@@ -70,9 +73,21 @@ def _extremum(x: Tensor, axis: Axis, keepdims: bool, op: str) -> Tensor:
     return make_result(np.asarray(out), (x,), backward, op)
 
 
-def max(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
-    return _extremum(x, axis, keepdims, "max")
+def max(x: Tensor, axis: Axis = None, keepdims: bool = False,  # noqa: A001
+        initial: float | None = None) -> Tensor:
+    """The largest value along ``axis``; ``initial`` (as Keras) is a floor for the result."""
+    out = _extremum(x, axis, keepdims, "max")
+    if initial is None:
+        return out
+    from faltung.ops.elementwise import maximum
+    return maximum(out, initial)
 
 
-def min(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
-    return _extremum(x, axis, keepdims, "min")
+def min(x: Tensor, axis: Axis = None, keepdims: bool = False,  # noqa: A001
+        initial: float | None = None) -> Tensor:
+    """The smallest value along ``axis``; ``initial`` (as Keras) is a ceiling for the result."""
+    out = _extremum(x, axis, keepdims, "min")
+    if initial is None:
+        return out
+    from faltung.ops.elementwise import minimum
+    return minimum(out, initial)

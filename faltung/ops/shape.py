@@ -7,16 +7,19 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from faltung.ops._util import normalize_axis, unbroadcast
-from faltung.tensor import Tensor, as_tensor, make_result
+from faltung.ops._util import convert, normalize_axis, unbroadcast
+from faltung.tensor import Tensor, make_result
 
 
-def reshape(x: Tensor, shape: Sequence[int] | int) -> Tensor:
-    x = as_tensor(x)
+def reshape(x: Tensor, newshape: Sequence[int] | int) -> Tensor:
+    x = convert(x)
+    shape = newshape
+    if isinstance(shape, (tuple, list)) and any(n is None for n in shape):
+        shape = tuple(-1 if n is None else n for n in shape)
     try:
         out = x.data.reshape(shape)
-    except ValueError:
-        target = tuple(int(n) for n in np.atleast_1d(shape))
+    except (ValueError, TypeError):
+        target = tuple(np.atleast_1d(np.asarray(newshape, dtype=object)).tolist())
         raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} "
                          f"({x.size} values) into shape {target}") from None
 
@@ -27,7 +30,7 @@ def reshape(x: Tensor, shape: Sequence[int] | int) -> Tensor:
 
 
 def transpose(x: Tensor, axes: Sequence[int] | None = None) -> Tensor:
-    x = as_tensor(x)
+    x = convert(x)
     if axes is None:
         axes = tuple(reversed(range(x.ndim)))
     axes = tuple(axes)
@@ -42,11 +45,11 @@ def transpose(x: Tensor, axes: Sequence[int] | None = None) -> Tensor:
     return make_result(x.data.transpose(axes), (x,), backward, "transpose")
 
 
-def concatenate(tensors: Sequence[Tensor], axis: int = -1) -> Tensor:
-    if len(tensors) == 0:
+def concatenate(xs: Sequence[Tensor], axis: int = 0) -> Tensor:
+    """Join tensors along an existing axis (Keras's default: the first)."""
+    if len(xs) == 0:
         raise ValueError("concatenate: needs at least one tensor")
-    first = next((t for t in tensors if isinstance(t, Tensor)), None)
-    tensors = tuple(as_tensor(t, like=first) for t in tensors)
+    tensors = tuple(same_dtype(xs))
     ndim = tensors[0].ndim
     if ndim == 0:
         raise ValueError("concatenate: scalars (rank 0) cannot be concatenated")
@@ -69,7 +72,7 @@ def concatenate(tensors: Sequence[Tensor], axis: int = -1) -> Tensor:
 def getitem(x: Tensor, index: object) -> Tensor:
     """``x[index]`` with NumPy's basic and advanced indexing; repeated indices add up their
     gradients."""
-    x = as_tensor(x)
+    x = convert(x)
     if isinstance(index, Tensor):
         index = index.data.astype(np.intp)
     elif isinstance(index, tuple):
@@ -93,9 +96,9 @@ def getitem(x: Tensor, index: object) -> Tensor:
     return make_result(np.asarray(out), (x,), backward, "getitem")
 
 
-def split(x: Tensor, indices_or_sections: int | Sequence[int], axis: int = -1) -> list[Tensor]:
+def split(x: Tensor, indices_or_sections: int | Sequence[int], axis: int = 0) -> list[Tensor]:
     """Split along ``axis`` into equal sections or at the given indices (as ``np.split``)."""
-    x = as_tensor(x)
+    x = convert(x)
     axis = normalize_axis(axis, x.ndim, "split")
     length = x.shape[axis]
     if isinstance(indices_or_sections, (int, np.integer)):
@@ -115,13 +118,33 @@ def split(x: Tensor, indices_or_sections: int | Sequence[int], axis: int = -1) -
     return pieces
 
 
-def pad(x: Tensor, pad_width: Sequence[tuple[int, int]], value: float = 0.0) -> Tensor:
-    """Constant padding, ``pad_width`` as in ``np.pad``: one (before, after) pair per axis."""
-    x = as_tensor(x)
+PAD_MODES = ("constant", "edge", "reflect", "symmetric", "wrap")
+
+
+def pad(x: Tensor, pad_width: Sequence[tuple[int, int]] | int, mode: str = "constant",
+        constant_values: float | None = None) -> Tensor:
+    """Padding as ``np.pad``: ``pad_width`` one (before, after) pair per axis. ``mode``
+    'constant' (``constant_values``, default 0), 'edge', 'reflect', 'symmetric' or 'wrap'; the
+    gradient of a copied value goes back to its source."""
+    x = convert(x)
+    if mode not in PAD_MODES:
+        raise NotImplementedError(f"pad: mode={mode!r} is not supported; use one of "
+                                  f"{', '.join(PAD_MODES)}")
+    if constant_values is not None and mode != "constant":
+        raise ValueError(f"pad: constant_values is only used with mode='constant', got "
+                         f"mode={mode!r}")
     pad_width = [tuple(int(v) for v in p) for p in pad_width]
     if len(pad_width) != x.ndim or any(len(p) != 2 or min(p) < 0 for p in pad_width):
         raise ValueError(f"pad: pad_width needs one non-negative (before, after) pair per axis "
                          f"of a tensor of shape {x.shape}, got {pad_width}")
+    if mode != "constant":
+        try:
+            index = np.pad(positions(x), pad_width, mode=mode)
+        except ValueError as error:
+            raise ValueError(f"pad: mode={mode!r} cannot pad shape {x.shape} by {pad_width} "
+                             f"({error})") from None
+        return gather(x, index, "pad")
+    value = 0 if constant_values is None else constant_values
     out = np.pad(x.data, pad_width, constant_values=value)
     crop = tuple(slice(b, b + n) for (b, _), n in zip(pad_width, x.shape))
 
@@ -131,9 +154,21 @@ def pad(x: Tensor, pad_width: Sequence[tuple[int, int]], value: float = 0.0) -> 
     return make_result(out, (x,), backward, "pad")
 
 
-def repeat(x: Tensor, repeats: int, axis: int) -> Tensor:
-    """Repeat every entry ``repeats`` times along ``axis`` (nearest-neighbour up-sampling)."""
-    x = as_tensor(x)
+def repeat(x: Tensor, repeats: int | Sequence[int], axis: int | None = None) -> Tensor:
+    """Repeat every entry ``repeats`` times along ``axis`` (nearest-neighbour up-sampling), as
+    ``np.repeat``: ``axis=None`` works on the flattened tensor, ``repeats`` may give one count
+    per entry."""
+    x = convert(x)
+    if axis is None or not isinstance(repeats, (int, np.integer)):
+        counts = np.asarray(repeats.data if isinstance(repeats, Tensor) else repeats)
+        if counts.size and counts.min() < 0:
+            raise ValueError(f"repeat: repeats must not be negative, got {counts.tolist()}")
+        try:
+            index = np.repeat(positions(x), counts, axis=axis)
+        except ValueError as error:
+            raise ValueError(f"repeat: repeats {counts.tolist()} do not fit axis {axis} of "
+                             f"shape {x.shape} ({error})") from None
+        return gather(x, index, "repeat")
     axis = normalize_axis(axis, x.ndim, "repeat")
     if repeats < 1:
         raise ValueError(f"repeat: repeats must be positive, got {repeats}")
@@ -147,7 +182,7 @@ def repeat(x: Tensor, repeats: int, axis: int) -> Tensor:
 
 
 def broadcast_to(x: Tensor, shape: Sequence[int]) -> Tensor:
-    x = as_tensor(x)
+    x = convert(x)
     shape = tuple(shape)
     try:
         out = np.broadcast_to(x.data, shape)
@@ -162,15 +197,58 @@ def broadcast_to(x: Tensor, shape: Sequence[int]) -> Tensor:
 
 
 def expand_dims(x: Tensor, axis: int) -> Tensor:
-    x = as_tensor(x)
+    x = convert(x)
     axis = normalize_axis(axis, x.ndim + 1, "expand_dims")
     return reshape(x, x.shape[:axis] + (1,) + x.shape[axis:])
 
 
-def squeeze(x: Tensor, axis: int) -> Tensor:
-    x = as_tensor(x)
+def squeeze(x: Tensor, axis: int | Sequence[int] | None = None) -> Tensor:
+    """Drop axes of size 1: the given one(s), or all of them."""
+    x = convert(x)
+    if axis is None:
+        return reshape(x, tuple(n for n in x.shape if n != 1))
+    if not isinstance(axis, (int, np.integer)):
+        axes = sorted({normalize_axis(a, x.ndim, "squeeze") for a in axis})
+        for a in axes:
+            if x.shape[a] != 1:
+                raise ValueError(f"squeeze: axis {a} of shape {x.shape} has size {x.shape[a]}, "
+                                 "not 1")
+        return reshape(x, tuple(n for i, n in enumerate(x.shape) if i not in axes))
     axis = normalize_axis(axis, x.ndim, "squeeze")
     if x.shape[axis] != 1:
         raise ValueError(f"squeeze: axis {axis} of shape {x.shape} has size {x.shape[axis]}, "
                          "not 1")
     return reshape(x, x.shape[:axis] + x.shape[axis + 1:])
+
+
+def positions(x: Tensor) -> np.ndarray:
+    """The flat index of every value of ``x``, in its shape: apply any NumPy function that moves
+    values around (pad, roll, flip, tile, take, ...) to it and :func:`gather` does the same to
+    ``x``, with the gradient."""
+    return np.arange(x.size, dtype=np.intp).reshape(x.shape)
+
+
+def gather(x: Tensor, index: np.ndarray, op: str) -> Tensor:
+    """``x.ravel()[index]``; the backward pass adds each output gradient to the value it came
+    from (so repeated picks add up)."""
+    index = np.asarray(index, dtype=np.intp)
+    out = x.data.reshape(-1)[index]
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        flat = np.bincount(index.reshape(-1), weights=np.asarray(g, dtype=np.float64).reshape(-1),
+                           minlength=x.size)
+        return (flat.reshape(x.shape).astype(x.dtype, copy=False),)
+
+    return make_result(out, (x,), backward, op)
+
+
+def same_dtype(xs: Sequence[object]) -> list[Tensor]:
+    """Several operands as tensors of one dtype: integers and bools join the widest float type
+    among them, Python scalars take the tensors' type (as Keras)."""
+    tensors = [x if isinstance(x, Tensor) else convert(x) for x in xs]
+    dtypes = {t.dtype for t in tensors}
+    if len(dtypes) == 1:
+        return tensors
+    floats = [t.dtype for t in tensors if t.dtype.kind == "f"]
+    target = np.result_type(*floats) if floats else np.result_type(*dtypes)
+    return [t if t.dtype == target else Tensor(t.data, dtype=target) for t in tensors]

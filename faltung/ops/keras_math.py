@@ -1,0 +1,270 @@
+"""Keras 3's math and linear-algebra ops (``keras.ops.math``, ``keras.ops.linalg``):
+logsumexp, top_k, erf, rsqrt, segment reductions, norms, det, inv, solve."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from faltung.ops import arithmetic as _a
+from faltung.ops import elementwise as _e
+from faltung.ops import reduction as _r
+from faltung.ops import shape as _s
+from faltung.ops._symbolic import keras_op
+from faltung.ops._util import convert
+from faltung.ops.keras_numpy import _axes, _const, _float, _unary, take_along_axis
+from faltung.tensor import Tensor, make_result
+
+
+@keras_op
+def logsumexp(x: object, axis: int | Sequence[int] | None = None, keepdims: bool = False) \
+        -> Tensor:
+    """log(sum(exp(x))) shifted by the max; the gradient is the softmax."""
+    x = _float(x)
+    axes = _axes(axis, x.ndim, "logsumexp")
+    peak = np.max(x.data, axis=axes, keepdims=True)
+    peak = np.where(np.isfinite(peak), peak, 0)
+    kept = np.log(np.sum(np.exp(x.data - peak), axis=axes, keepdims=True)) + peak
+    out = kept if keepdims else np.squeeze(kept, axis=axes if axes is not None else None)
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        g = np.reshape(g, kept.shape)
+        return (g * np.exp(x.data - kept),)
+
+    return make_result(np.asarray(out, dtype=x.dtype), (x,), backward, "logsumexp")
+
+
+@keras_op
+def rsqrt(x: object) -> Tensor:
+    return _unary("rsqrt", x, lambda v: 1 / np.sqrt(v), lambda v, out: -0.5 * out / v)
+
+
+_ERF = np.vectorize(math.erf, otypes=[np.float64])
+_ERFC = np.vectorize(math.erfc, otypes=[np.float64])
+
+
+@keras_op
+def erf(x: object) -> Tensor:
+    """The error function; derivative 2 / sqrt(pi) e^(-x^2)."""
+    return _unary("erf", x, _ERF, lambda v, out: 2 / math.sqrt(math.pi) * np.exp(-v * v))
+
+
+@keras_op
+def erfc(x: object) -> Tensor:
+    return _unary("erfc", x, _ERFC, lambda v, out: -2 / math.sqrt(math.pi) * np.exp(-v * v))
+
+
+@keras_op
+def top_k(x: object, k: int, sorted: bool = True) -> tuple[Tensor, Tensor]:  # noqa: A002
+    """The k largest values along the last axis and their int32 indices (ties: the lower index
+    first, as TensorFlow); the values carry the gradient."""
+    x = convert(x)
+    if not 0 <= k <= x.shape[-1]:
+        raise ValueError(f"top_k: k={k} does not fit a last axis of size {x.shape[-1]}")
+    order = np.argsort(-x.data, axis=-1, kind="stable")[..., :k]
+    return take_along_axis.__wrapped__(x, order, axis=-1), _const(order.astype(np.int32))
+
+
+@keras_op
+def in_top_k(targets: object, predictions: object, k: int) -> Tensor:
+    """Whether each target's score is among the k largest of its row (ties count)."""
+    scores = np.asarray(convert(predictions).data)
+    labels = np.asarray(convert(targets).data).astype(np.intp)
+    picked = np.take_along_axis(scores, labels[:, None], -1)
+    return _const((np.sum(scores > picked, axis=-1) < k) & np.isfinite(picked[:, 0]))
+
+
+def _segments(op: str, data: object, segment_ids: object, num_segments: int | None) \
+        -> tuple[Tensor, np.ndarray, int]:
+    data = convert(data)
+    ids = np.asarray(convert(segment_ids).data).astype(np.intp)
+    if ids.shape != data.shape[:1]:
+        raise ValueError(f"{op}: segment_ids of shape {ids.shape} must match the first axis of "
+                         f"data of shape {data.shape}")
+    n = int(ids.max(initial=-1)) + 1 if num_segments is None else int(num_segments)
+    return data, ids, n
+
+
+@keras_op
+def segment_sum(data: object, segment_ids: object, num_segments: int | None = None,
+                sorted: bool = False) -> Tensor:  # noqa: A002
+    """Sums of the rows of ``data`` per segment id (ids outside [0, n) are dropped)."""
+    data, ids, n = _segments("segment_sum", data, segment_ids, num_segments)
+    valid = (ids >= 0) & (ids < n)
+    out = np.zeros((n,) + data.shape[1:], dtype=data.dtype)
+    np.add.at(out, ids[valid], data.data[valid])
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        grad = np.zeros(data.shape, dtype=g.dtype)
+        grad[valid] = g[ids[valid]]
+        return (grad,)
+
+    return make_result(out, (data,), backward, "segment_sum")
+
+
+@keras_op
+def segment_max(data: object, segment_ids: object, num_segments: int | None = None,
+                sorted: bool = False) -> Tensor:  # noqa: A002
+    """The maximum per segment; empty segments hold the dtype's lowest value (as TensorFlow).
+    The gradient is shared between tied maxima."""
+    data, ids, n = _segments("segment_max", data, segment_ids, num_segments)
+    valid = (ids >= 0) & (ids < n)
+    low = np.finfo(data.dtype).min if data.dtype.kind == "f" else np.iinfo(data.dtype).min
+    out = np.full((n,) + data.shape[1:], low, dtype=data.dtype)
+    np.maximum.at(out, ids[valid], data.data[valid])
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        hit = np.zeros(data.shape, dtype=g.dtype)
+        hit[valid] = data.data[valid] == out[ids[valid]]
+        counts = np.zeros(out.shape, dtype=g.dtype)
+        np.add.at(counts, ids[valid], hit[valid])
+        grad = np.zeros(data.shape, dtype=g.dtype)
+        grad[valid] = hit[valid] * g[ids[valid]] / counts[ids[valid]]
+        return (grad,)
+
+    return make_result(out, (data,), backward, "segment_max")
+
+
+@keras_op
+def extract_sequences(x: object, sequence_length: int, sequence_stride: int) -> Tensor:
+    """Frames of ``sequence_length`` every ``sequence_stride`` along the last axis."""
+    x = convert(x)
+    n = x.shape[-1]
+    if sequence_length > n:
+        raise ValueError(f"extract_sequences: sequence_length {sequence_length} exceeds the "
+                         f"last axis of shape {x.shape}")
+    starts = np.arange(0, n - sequence_length + 1, sequence_stride)
+    columns = starts[:, None] + np.arange(sequence_length)
+    return _s.getitem(x, (Ellipsis, columns))
+
+
+# -- linear algebra --------------------------------------------------------------------------------
+@keras_op
+def norm(x: object, ord: object = None, axis: int | Sequence[int] | None = None,  # noqa: A002
+         keepdims: bool = False) -> Tensor:
+    """Vector norms (ord None/2, 1, inf, -inf, 0, any p) and matrix norms ('fro', 1, -1, inf,
+    -inf); 'nuc' and the spectral norms (2, -2) of matrices are refused."""
+    x = _float(x)
+    if axis is None:
+        axes = tuple(range(x.ndim))
+        if ord is not None and x.ndim > 2:
+            raise ValueError(f"norm: ord={ord!r} needs axis for a tensor of shape {x.shape}")
+        if ord is None:
+            x, axes = _s.reshape(x, (-1,)), (0,)
+    else:
+        axes = _axes(axis, x.ndim, "norm")
+    if len(axes) == 1:
+        a = axes[0]
+        if ord is None or ord == 2:
+            out = _e.sqrt(_r.sum(_e.square(x), a, keepdims=True))
+        elif ord == 1:
+            out = _r.sum(_e.abs(x), a, keepdims=True)
+        elif ord == np.inf:
+            out = _r.max(_e.abs(x), a, keepdims=True)
+        elif ord == -np.inf:
+            out = _r.min(_e.abs(x), a, keepdims=True)
+        elif ord == 0:
+            out = _const(np.sum(x.data != 0, axis=a, keepdims=True).astype(x.dtype))
+        elif isinstance(ord, str):
+            raise ValueError(f"norm: ord={ord!r} is a matrix norm; a vector norm needs a number")
+        else:
+            p = float(ord)
+            out = _a.power(_r.sum(_a.power(_e.abs(x), p), a, keepdims=True), 1.0 / p)
+    elif len(axes) == 2:
+        rows, cols = axes
+        if ord is None or ord == "fro":
+            out = _e.sqrt(_r.sum(_e.square(x), axes, keepdims=True))
+        elif ord in (1, -1):
+            sums = _r.sum(_e.abs(x), rows, keepdims=True)
+            out = (_r.max if ord == 1 else _r.min)(sums, cols, keepdims=True)
+        elif ord in (np.inf, -np.inf):
+            sums = _r.sum(_e.abs(x), cols, keepdims=True)
+            out = (_r.max if ord == np.inf else _r.min)(sums, rows, keepdims=True)
+        elif ord in ("nuc", 2, -2):
+            raise NotImplementedError(f"norm: the matrix norm ord={ord!r} needs singular values, "
+                                      "which faltung does not differentiate; use 'fro', 1 or "
+                                      "inf")
+        else:
+            raise ValueError(f"norm: ord={ord!r} is not a matrix norm")
+    else:
+        raise ValueError(f"norm: axis must name 1 or 2 axes, got {axis}")
+    if not keepdims:
+        out = _s.squeeze(out, axes)
+    return out
+
+
+def _square_matrices(op: str, x: Tensor) -> None:
+    if x.ndim < 2 or x.shape[-1] != x.shape[-2]:
+        raise ValueError(f"{op}: x must be a (batch of) square matrices, got shape {x.shape}")
+
+
+def _mT(a: np.ndarray) -> np.ndarray:  # noqa: N802
+    return np.swapaxes(a, -1, -2)
+
+
+@keras_op
+def inv(x: object) -> Tensor:
+    """The matrix inverse; d(A^-1) = -A^-1 dA A^-1."""
+    x = _float(x)
+    _square_matrices("inv", x)
+    try:
+        out = np.linalg.inv(x.data)
+    except np.linalg.LinAlgError:
+        raise ValueError(f"inv: the matrix of shape {x.shape} is singular") from None
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        return (-_mT(out) @ g @ _mT(out),)
+
+    return make_result(out, (x,), backward, "inv")
+
+
+@keras_op
+def det(x: object) -> Tensor:
+    """The determinant; d det(A) / dA = det(A) A^-T."""
+    x = _float(x)
+    _square_matrices("det", x)
+    out = np.linalg.det(x.data)
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        return (np.asarray(g * out)[..., None, None] * _mT(np.linalg.inv(x.data)),)
+
+    return make_result(np.asarray(out, dtype=x.dtype), (x,), backward, "det")
+
+
+@keras_op
+def solve(a: object, b: object) -> Tensor:
+    """x with a x = b; gradients db = a^-T g, da = -db x^T."""
+    a_t, b_t = _float(a), _float(b)
+    _square_matrices("solve", a_t)
+    vector = b_t.ndim == a_t.ndim - 1
+    rhs = b_t.data[..., None] if vector else b_t.data
+    if rhs.shape[-2] != a_t.shape[-1]:
+        raise ValueError(f"solve: a of shape {a_t.shape} and b of shape {b_t.shape} do not fit")
+    try:
+        out = np.linalg.solve(a_t.data, rhs)
+    except np.linalg.LinAlgError:
+        raise ValueError(f"solve: the matrix of shape {a_t.shape} is singular") from None
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        g2 = g[..., None] if vector else g
+        gb = np.linalg.solve(_mT(a_t.data), g2)
+        ga = -gb @ _mT(out)
+        return ga, (gb[..., 0] if vector else gb)
+
+    return make_result(out[..., 0] if vector else out, (a_t, b_t), backward, "solve")
+
+
+@keras_op
+def logdet(x: object) -> Tensor:
+    """log det(x) of positive-definite matrices; gradient x^-T."""
+    x = _float(x)
+    _square_matrices("logdet", x)
+    sign, value = np.linalg.slogdet(x.data)
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        return (np.asarray(g)[..., None, None] * _mT(np.linalg.inv(x.data)),)
+
+    out = np.where(sign > 0, value, np.nan)
+    return make_result(np.asarray(out, dtype=x.dtype), (x,), backward, "logdet")
