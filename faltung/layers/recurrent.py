@@ -271,7 +271,13 @@ class SimpleRNN(_RNN):
     """Fully connected recurrence ``h_t = activation(x_t @ kernel + h_{t-1} @ recurrent_kernel
     + bias)`` (Elman 1990); output h_T, or every h_t with ``return_sequences``."""
 
-    def __init__(self, units: int, activation: Any = "tanh", **kwargs: Any) -> None:
+    def __init__(self, units: int, activation: Any = "tanh", *,
+                 activity_regularizer: Any = None, kernel_constraint: Any = None,
+                 recurrent_constraint: Any = None, bias_constraint: Any = None,
+                 **kwargs: Any) -> None:
+        kwargs.update(activity_regularizer=activity_regularizer,
+                      kernel_constraint=kernel_constraint,
+                      recurrent_constraint=recurrent_constraint, bias_constraint=bias_constraint)
         if "recurrent_activation" in kwargs:  # the gated layers' argument, not Keras's here
             raise ValueError("Unrecognized keyword arguments passed to SimpleRNN: "
                              f"{{'recurrent_activation': {kwargs['recurrent_activation']!r}}}")
@@ -302,10 +308,16 @@ class LSTM(_RNN):
     _states = 2
 
     def __init__(self, units: int, activation: Any = "tanh",
-                 recurrent_activation: Any = "sigmoid", unit_forget_bias: bool = True,
+                 recurrent_activation: Any = "sigmoid", unit_forget_bias: bool = True, *,
+                 activity_regularizer: Any = None, kernel_constraint: Any = None,
+                 recurrent_constraint: Any = None, bias_constraint: Any = None,
                  **kwargs: Any) -> None:
         super().__init__(units, activation=activation,
-                         recurrent_activation=recurrent_activation, **kwargs)
+                         recurrent_activation=recurrent_activation,
+                         activity_regularizer=activity_regularizer,
+                         kernel_constraint=kernel_constraint,
+                         recurrent_constraint=recurrent_constraint,
+                         bias_constraint=bias_constraint, **kwargs)
         self.unit_forget_bias = bool(unit_forget_bias)
 
     def build(self, input_shape: Any) -> None:
@@ -355,10 +367,16 @@ class GRU(_RNN):
     _gates = 3
 
     def __init__(self, units: int, activation: Any = "tanh",
-                 recurrent_activation: Any = "sigmoid", reset_after: bool = True,
+                 recurrent_activation: Any = "sigmoid", reset_after: bool = True, *,
+                 activity_regularizer: Any = None, kernel_constraint: Any = None,
+                 recurrent_constraint: Any = None, bias_constraint: Any = None,
                  **kwargs: Any) -> None:
         super().__init__(units, activation=activation,
-                         recurrent_activation=recurrent_activation, **kwargs)
+                         recurrent_activation=recurrent_activation,
+                         activity_regularizer=activity_regularizer,
+                         kernel_constraint=kernel_constraint,
+                         recurrent_constraint=recurrent_constraint,
+                         bias_constraint=bias_constraint, **kwargs)
         self.reset_after = bool(reset_after)
 
     def build(self, input_shape: Any) -> None:
