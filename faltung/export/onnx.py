@@ -320,19 +320,57 @@ def _emit_layer(g: _Builder, layer: Any, ins: list[str], in_shapes: list[tuple],
     raise NotImplementedError(f"ONNX export: layer {layer.name!r} ({cls}) is not supported")
 
 
+_BINARY = {"add": "Add", "subtract": "Sub", "multiply": "Mul", "divide": "Div",
+           "true_divide": "Div", "power": "Pow", "matmul": "MatMul", "maximum": "Max",
+           "minimum": "Min"}
+_UNARY = {"negative": "Neg", "absolute": "Abs", "abs": "Abs", "exp": "Exp", "log": "Log",
+          "sqrt": "Sqrt", "tanh": "Tanh", "sigmoid": "Sigmoid", "relu": "Relu"}
+
+
+def _emit_operation(g: _Builder, node: Any, names: dict[int, str]) -> str:
+    """ONNX node of a keras.ops call in the graph (``x + y``, ``x * 2.0``, ``-x``, ``x @ w``):
+    elementwise arithmetic and the simple unary ops; others are refused by name."""
+    from faltung.layers.input_layer import KerasTensor
+    op = node.operation
+    args = node.arguments.args
+    if op.op_config or node.arguments.kwargs:
+        args = ()
+    if op.op_name in _BINARY and len(args) == 2 or op.op_name in _UNARY and len(args) == 1:
+        dtype = np.dtype(node.output_tensors[0].dtype)
+        ins = []
+        for value in args:
+            if isinstance(value, KerasTensor):
+                ins.append(names[id(value)])
+            elif isinstance(value, (int, float, np.ndarray, np.generic)):
+                ins.append(g.const(np.asarray(value, dtype=dtype), f"{op.name}_const"))
+            else:
+                ins = []
+                break
+        if len(ins) == len(args):
+            kind = _BINARY.get(op.op_name) or _UNARY[op.op_name]
+            return g.op(kind, ins)
+    raise NotImplementedError(f"ONNX export: operation {op.name!r} ({type(op).__name__}) is "
+                              "not supported; export supports + - * / ** @, maximum, minimum "
+                              "and simple unary ops on tensors and constants")
+
+
 def _emit_graph(g: _Builder, model: Any, input_names: list[str]) -> list[str]:
     from faltung.layers.input_layer import InputLayer
-    from faltung.layers.layer import _flatten
-    graph = model._graph
+    from faltung.layers.operation import Operation
+    from faltung.models.functional import graph_of
+    graph = graph_of(model)
     names: dict[int, str] = {id(t): n for t, n in zip(graph.input_tensors, input_names)}
     for node in graph.nodes:
-        if isinstance(node.layer, InputLayer):
+        if node.is_input or isinstance(node.operation, InputLayer):
             continue
-        ins = [names[id(t)] for t in node.input_tensors]
-        shapes = [t.shape for t in node.input_tensors]
-        out_shape = node.output_tensors[0].shape
-        outs = _emit_layer(g, node.layer, ins, shapes, out_shape)
-        for tensor, name in zip(_flatten(node.outputs), outs):
+        if isinstance(node.operation, Operation):
+            outs = [_emit_operation(g, node, names)]
+        else:
+            ins = [names[id(t)] for t in node.input_tensors]
+            shapes = [t.shape for t in node.input_tensors]
+            out_shape = node.output_tensors[0].shape
+            outs = _emit_layer(g, node.operation, ins, shapes, out_shape)
+        for tensor, name in zip(node.output_tensors, outs):
             names[id(tensor)] = name
     return [names[id(t)] for t in graph.output_tensors]
 
@@ -340,18 +378,19 @@ def _emit_graph(g: _Builder, model: Any, input_names: list[str]) -> list[str]:
 def to_onnx(model: Any, path: Any, opset: int = 18) -> Any:
     """Export a Functional or Sequential model (built) to ONNX; returns the ModelProto."""
     onnx = _onnx()
+    from faltung.models.functional import graph_of
     from faltung.saving.atomic import atomic_path
-    if getattr(model, "_graph", None) is None:
+    if graph_of(model) is None:
         raise ValueError("ONNX export needs a built Functional or Sequential model (call it on "
                          "data or give it an input shape first)")
     g = _Builder()
-    graph = model._graph
+    graph = graph_of(model)
 
     def value_info(name: str, shape: tuple) -> Any:
         dims = ["N" if i == 0 or s is None else int(s) for i, s in enumerate(shape)]
         return onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, dims)
 
-    input_names = [t._history[0].name for t in graph.input_tensors]
+    input_names = [t.keras_history.operation.name for t in graph.input_tensors]
     outputs = _emit_graph(g, model, input_names)
     output_names = []
     for i, name in enumerate(outputs):  # graph outputs get stable names

@@ -14,7 +14,7 @@ class _Merge(Layer):
     """Elementwise merges: all inputs must have the same shape (Keras also broadcasts axes of
     size 1; faltung does the same through NumPy broadcasting)."""
 
-    _min_inputs = 2
+    _min_inputs = 1  # Keras 3 merges a list of one tensor too (DenseNet blocks)
 
     def _shapes(self, input_shape: Any) -> list[tuple]:
         if not isinstance(input_shape, (list, tuple)) or not input_shape or \

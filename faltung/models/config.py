@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from faltung.layers.layer import Layer
+from faltung.layers.layer import Layer, _flatten
 
 # Keras 3 layer arguments that faltung does not implement, with the value at which they change
 # nothing: a config carrying that value loads; any other value is refused with a clear error.
@@ -54,7 +54,10 @@ def _dtype_policy(dtype: Any) -> Any:
 
 def layer_config(layer: Layer) -> dict[str, Any]:
     """``{"module", "class_name", "config", "registered_name"}`` as Keras 3 writes a layer."""
+    from faltung.layers.operation import Operation
     from faltung.models.model import Model
+    if isinstance(layer, Operation):
+        return layer.keras_config()
     if isinstance(layer, Model):
         class_name = "Functional" if type(layer).__name__ == "Model" else type(layer).__name__
         module = "keras.src.models.functional" if class_name == "Functional" else "keras"
@@ -119,6 +122,11 @@ def layer_from_config(config: dict[str, Any], custom_objects: dict | None = None
     class_name = config.get("class_name")
     registered = config.get("registered_name")
     custom = custom_objects or {}
+    module = config.get("module")
+    if isinstance(module, str) and module.startswith("keras.src.ops.") and \
+            class_name not in custom:
+        from faltung.layers.operation import operation_from_config
+        return operation_from_config(class_name, config.get("config", {}))
     cls = custom.get(class_name) or (custom.get(registered) if isinstance(registered, str)
                                      else None)
     if cls is None:
@@ -144,44 +152,40 @@ def layer_from_config(config: dict[str, Any], custom_objects: dict | None = None
 
 
 def functional_config(model: Any) -> dict[str, Any]:
-    """Layers with their inbound nodes in Keras 3's format, and which tensors are the inputs and
-    outputs (a single input or output as one ``[name, node, tensor]``, as Keras writes it)."""
-    graph = model._graph
+    """Layers and ops with their inbound nodes in Keras 3's format, and which tensors are the
+    inputs and outputs (a single input or output as one ``[name, node, tensor]``, as Keras
+    writes it)."""
+    from faltung.models.functional import graph_of
+    graph = graph_of(model)
+    in_graph = {id(node) for node in graph.nodes}
     # node indices count only the nodes inside this model (a layer may have been called
     # elsewhere too), as Keras 3 renumbers them
     kept: dict[int, int] = {}
-    for layer in graph.layers:
+    for operation in graph.operations:
         index = 0
-        for node in layer._inbound_nodes:
-            if any(node is n for n in graph.nodes):
+        for node in operation.inbound_nodes:
+            if id(node) in in_graph:
                 kept[id(node)] = index
                 index += 1
 
     def ref(tensor: Any) -> list[Any]:
-        layer, node_index, tensor_index = tensor._history
-        return [layer.name, kept.get(id(layer._inbound_nodes[node_index]), node_index),
-                tensor_index]
+        history = tensor.keras_history
+        return [history.operation.name, kept.get(id(tensor.node), history.node_index),
+                history.tensor_index]
 
-    def keras_tensor(tensor: Any) -> dict[str, Any]:
-        return {"class_name": "__keras_tensor__",
-                "config": {"shape": list(tensor.shape), "dtype": tensor.dtype,
-                           "keras_history": ref(tensor)}}
-
-    def structure(value: Any) -> Any:
-        if isinstance(value, (list, tuple)):
-            return [structure(v) for v in value]
-        return keras_tensor(value)
+    def value(item: Any) -> Any:
+        return serialize_value(item, ref)
 
     layers = []
-    for layer in graph.layers:
-        entry = layer_config(layer)
-        entry["name"] = layer.name
+    for operation in graph.operations:
+        entry = layer_config(operation)
+        entry["name"] = operation.name
         inbound = []
-        for node in layer._inbound_nodes:
-            if id(node) not in kept or not node.input_tensors:
+        for node in operation.inbound_nodes:
+            if id(node) not in kept or node.is_input:
                 continue
-            args = [structure(node.inputs)] + [structure(a) for a in node.kwargs.get("_args", ())]
-            inbound.append({"args": args, "kwargs": {}})
+            inbound.append({"args": [value(a) for a in node.arguments.args],
+                            "kwargs": {k: value(v) for k, v in node.arguments.kwargs.items()}})
         entry["inbound_nodes"] = inbound
         layers.append(entry)
     inputs = [ref(t) for t in graph.input_tensors]
@@ -193,47 +197,115 @@ def functional_config(model: Any) -> dict[str, Any]:
             "output_layers": outputs[0] if single_out else outputs}
 
 
+_ARRAY_DTYPES = ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8",
+                 "uint16", "uint32", "uint64", "bool")
+
+
+def serialize_value(item: Any, ref: Any) -> Any:
+    """A call argument as Keras 3 writes it in an inbound node: KerasTensors as
+    ``__keras_tensor__`` (with ``ref(tensor)`` as its history), slices, ``...``, arrays and
+    tensors as Keras's ``__slice__``, ``__ellipsis__``, ``__numpy__``, ``__tensor__``."""
+    import numpy as np
+
+    from faltung.layers.input_layer import KerasTensor
+    from faltung.tensor import Tensor
+    if isinstance(item, KerasTensor):
+        return {"class_name": "__keras_tensor__",
+                "config": {"shape": list(item.shape), "dtype": item.dtype,
+                           "keras_history": ref(item)}}
+    if item is None or isinstance(item, (bool, int, float, str)):
+        return item
+    if isinstance(item, (list, tuple)):
+        return [serialize_value(v, ref) for v in item]
+    if isinstance(item, dict):
+        return {str(k): serialize_value(v, ref) for k, v in item.items()}
+    if isinstance(item, slice):
+        return {"class_name": "__slice__", "config": {
+            "start": serialize_value(item.start, ref), "stop": serialize_value(item.stop, ref),
+            "step": serialize_value(item.step, ref)}}
+    if item is Ellipsis:
+        return {"class_name": "__ellipsis__", "config": {}}
+    if isinstance(item, np.generic):
+        return item.item()
+    if isinstance(item, (np.ndarray, Tensor)):
+        array = np.asarray(item.data if isinstance(item, Tensor) else item)
+        if array.ndim == 0 and not isinstance(item, Tensor):
+            return array.item()
+        return {"class_name": "__tensor__" if isinstance(item, Tensor) else "__numpy__",
+                "config": {"value": array.tolist(), "dtype": array.dtype.name}}
+    raise NotImplementedError(f"A call argument of type {type(item).__name__} ({item!r:.60}) "
+                              "cannot be written to a model config; pass numbers, strings, "
+                              "lists, slices, arrays or tensors")
+
+
 def _is_ref(value: Any) -> bool:
     return isinstance(value, list) and len(value) in (3, 4) and isinstance(value[0], str) \
         and all(isinstance(v, int) and not isinstance(v, bool) for v in value[1:3])
 
 
-def _node_inputs(node: Any) -> tuple[Any, list[tuple[str, int, int]]]:
-    """(structure of references, flat list of references) of one inbound node, in Keras 3's
-    or the legacy format."""
-    refs: list[tuple[str, int, int]] = []
+class _Ref(tuple):
+    """(layer name, node index, tensor index) of a KerasTensor in a config being read."""
 
-    def walk(value: Any, depth: int = 0) -> Any:
-        if depth > 32:
-            raise ConfigError("Model config: inbound nodes nested too deeply")
-        if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
-            history = (value.get("config") or {}).get("keras_history")
-            if not _is_ref(history):
-                raise ConfigError(f"Model config: bad keras_history {history!r}")
-            refs.append((history[0], history[1], history[2]))
-            return refs[-1]
-        if isinstance(value, list):
-            return [walk(v, depth + 1) for v in value]
+
+def _read_value(value: Any, refs: list[_Ref], depth: int = 0) -> Any:
+    """An inbound-node argument from a config: KerasTensor references become ``_Ref``s
+    (collected in ``refs``), Keras's slice/ellipsis/array encodings their values; any other
+    encoded object is refused (nothing is imported or evaluated)."""
+    import numpy as np
+    if depth > 32:
+        raise ConfigError("Model config: inbound nodes nested too deeply")
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, list):
+        return [_read_value(v, refs, depth + 1) for v in value]
+    if not isinstance(value, dict):
         raise ConfigError(f"Model config: unexpected value in an inbound node: {value!r:.80}")
+    kind = value.get("class_name")
+    inner = value.get("config")
+    if kind is None:
+        return {k: _read_value(v, refs, depth + 1) for k, v in value.items()}
+    if not isinstance(inner, dict):
+        raise ConfigError(f"Model config: bad {kind!r} entry in an inbound node")
+    if kind == "__keras_tensor__":
+        history = inner.get("keras_history")
+        if not _is_ref(history):
+            raise ConfigError(f"Model config: bad keras_history {history!r}")
+        refs.append(_Ref((history[0], history[1], history[2])))
+        return refs[-1]
+    if kind == "__slice__":
+        parts = [_read_value(inner.get(k), refs, depth + 1) for k in ("start", "stop", "step")]
+        if any(p is not None and (not isinstance(p, int) or isinstance(p, bool))
+               for p in parts):
+            raise ConfigError(f"Model config: bad slice {inner!r:.80}")
+        return slice(*parts)
+    if kind == "__ellipsis__":
+        return Ellipsis
+    if kind in ("__numpy__", "__tensor__"):
+        dtype = inner.get("dtype")
+        if dtype not in _ARRAY_DTYPES:
+            raise ConfigError(f"Model config: unsupported array dtype {dtype!r}")
+        try:
+            return np.array(inner.get("value"), dtype=dtype)
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"Model config: bad array value ({error})") from None
+    raise ConfigError(f"Model config: unsupported value {kind!r} in an inbound node "
+                      "(faltung reads tensors, numbers, strings, lists, slices and arrays)")
 
+
+def _node_arguments(node: Any) -> tuple[list[Any], dict[str, Any], list[_Ref]]:
+    """(args, kwargs, references) of one inbound node, in Keras 3's or the legacy format."""
+    refs: list[_Ref] = []
     if isinstance(node, dict):
         args = node.get("args", [])
         kwargs = node.get("kwargs", {}) or {}
-        if not isinstance(args, list) or not args or not isinstance(kwargs, dict):
+        if not isinstance(args, list) or not isinstance(kwargs, dict) or \
+                not all(isinstance(k, str) for k in kwargs):
             raise ConfigError(f"Model config: bad inbound node {node!r:.120}")
-        extra = {k: v for k, v in kwargs.items() if k not in ("mask", "training")
-                 and v is not None}
-        if extra:
-            raise ConfigError(f"Model config: call arguments {sorted(extra)} are not "
-                              "supported by faltung")
-        if len(args) > 1:
-            raise ConfigError("Model config: a layer called with several positional "
-                              "arguments is not supported by faltung")
-        return walk(args[0]), refs
+        return _read_value(args, refs), _read_value(kwargs, refs), refs
     if isinstance(node, list) and node and all(_is_ref(r) for r in node):
         for r in node:
-            refs.append((r[0], r[1], r[2]))
-        return (refs[0] if len(refs) == 1 else list(refs)), refs
+            refs.append(_Ref((r[0], r[1], r[2])))
+        return [refs[0] if len(refs) == 1 else list(refs)], {}, refs
     raise ConfigError(f"Model config: bad inbound node {node!r:.120}")
 
 
@@ -275,7 +347,7 @@ def functional_from_config(config: dict[str, Any], custom_objects: dict | None =
             name, index, node = item
             if index > 0 and (name, index - 1) not in outputs:
                 continue
-            structure, refs = _node_inputs(node)
+            args, kwargs, refs = _node_arguments(node)
             if any((r[0], r[1]) not in outputs for r in refs):
                 continue
             for r in refs:
@@ -283,12 +355,27 @@ def functional_from_config(config: dict[str, Any], custom_objects: dict | None =
                     raise ConfigError(f"Model config: layer {r[0]!r} has no output {r[2]}")
 
             def resolve(value: Any) -> Any:
-                if isinstance(value, tuple):
+                if isinstance(value, _Ref):
                     return outputs[(value[0], value[1])][value[2]]
-                return [resolve(v) for v in value]
+                if isinstance(value, list):
+                    return [resolve(v) for v in value]
+                if isinstance(value, dict):
+                    return {k: resolve(v) for k, v in value.items()}
+                return value
 
-            out = created[name](resolve(structure))
-            outputs[(name, index)] = out if isinstance(out, list) else [out]
+            layer = created[name]
+            call_args, call_kwargs = resolve(args), resolve(kwargs)
+            for key in ("mask", "training"):  # Keras writes mask=None for layers that take one
+                if key in call_kwargs and call_kwargs[key] is None:
+                    del call_kwargs[key]
+            if not call_args:
+                raise ConfigError(f"Model config: a call of layer {name!r} has no arguments")
+            try:
+                out = layer(*call_args, **call_kwargs)
+            except (TypeError, ValueError, IndexError, NotImplementedError) as error:
+                raise ConfigError(f"Model config: calling {type(layer).__name__} {name!r} "
+                                  f"as recorded failed: {error}") from None
+            outputs[(name, index)] = _flatten(out)
             pending.remove(item)
             progressed = True
         if not progressed:

@@ -6,13 +6,20 @@ from __future__ import annotations
 from typing import Any
 
 from faltung.layers.input_layer import InputLayer, KerasTensor
-from faltung.layers.layer import Layer, Node, _flatten, _map, _shape_str, to_tensor
+from faltung.layers.layer import Layer, Node, _call_accepts, _flatten, _shape_str, to_tensor
+from faltung.layers.operation import Operation
 from faltung.tensor import Tensor
 
 
 class Graph:
-    """Nodes between ``inputs`` and ``outputs`` sorted by depth: inputs first, as Keras orders
-    ``model.layers``; layers with several calls (shared layers) appear once."""
+    """The nodes between ``inputs`` and ``outputs``, ordered as Keras 3 orders them.
+
+    Public API used by the trainer, configs, summary, saving and export: ``inputs`` /
+    ``outputs`` (the structures given), ``input_tensors`` / ``output_tensors`` (flat),
+    ``nodes`` (run order: deepest first), ``nodes_by_depth``, ``operations`` (every layer and
+    op, each once, in Keras's order, as ``Functional.operations``) and ``layers`` (the
+    operations that are layers, not ops such as ``x + y``; ``model.layers``).
+    """
 
     def __init__(self, inputs: Any, outputs: Any) -> None:
         self.inputs = inputs
@@ -20,61 +27,85 @@ class Graph:
         self.input_tensors: list[KerasTensor] = _flatten(inputs)
         self.output_tensors: list[KerasTensor] = _flatten(outputs)
         for tensor in self.input_tensors + self.output_tensors:
-            if not isinstance(tensor, KerasTensor) or tensor._history is None:
+            if not isinstance(tensor, KerasTensor) or tensor.node is None:
                 raise ValueError("Model: inputs and outputs must be symbolic tensors from "
                                  f"keras.Input and layers called on them, got {tensor!r}")
         for tensor in self.input_tensors:
-            if not isinstance(tensor._history[0], InputLayer):
+            if not isinstance(tensor.node.operation, InputLayer):
                 raise ValueError(f"Model: every input must come from keras.Input, got "
-                                 f"{tensor!r} made by layer {tensor._history[0].name!r}")
-        self.nodes = self._sort_nodes()
-        self.layers = self._layers()
+                                 f"{tensor!r} made by layer {tensor.node.operation.name!r}")
+        self.nodes, self.operations = self._map_graph()
+        self.layers = [op for op in self.operations if not isinstance(op, Operation)]
 
-    def _sort_nodes(self) -> list[Node]:
-        """Depth of a node = longest path to an output; deeper nodes run first."""
-        depth: dict[int, int] = {}
-        nodes: dict[int, Node] = {}
-        stack = [(self._node_of(t), 0) for t in self.output_tensors]
-        while stack:
-            node, d = stack.pop()
-            if depth.get(id(node), -1) >= d:
-                continue
-            depth[id(node)] = d
-            nodes[id(node)] = node
-            stack.extend((self._node_of(t), d + 1) for t in node.input_tensors)
-        input_nodes = {id(self._node_of(t)) for t in self.input_tensors}
+    def _map_graph(self) -> tuple[list[Node], list[Layer]]:
+        """Keras's ordering: a depth-first walk from the outputs numbers the operations and
+        lists the nodes children-last; a node's depth is one more than the deepest node that
+        consumes its outputs (and at least that of the other calls of its operation); nodes
+        run deepest first, operations are listed by decreasing depth, ties in walk order."""
+        order: list[Node] = []  # post-order: every node after the nodes it depends on
+        op_index: dict[int, int] = {}
+        done: set[int] = set()
+        for output in self.output_tensors:
+            stack: list[tuple[Node, int]] = [(output.node, 0)]
+            on_path: set[int] = set()
+            while stack:
+                node, state = stack.pop()
+                if state == 0:
+                    if id(node) in done:
+                        continue
+                    if id(node) in on_path:
+                        raise ValueError("Model: the graph has a cycle")
+                    op_index.setdefault(id(node.operation), len(op_index))
+                    on_path.add(id(node))
+                    stack.append((node, 1))
+                    if not node.is_input:
+                        stack.extend((t.node, 0) for t in reversed(node.input_tensors))
+                else:
+                    on_path.discard(id(node))
+                    if id(node) not in done:
+                        done.add(id(node))
+                        order.append(node)
+        node_depth: dict[int, int] = {}
+        op_depth: dict[int, int] = {}
+        for node in reversed(order):
+            depth = max(node_depth.setdefault(id(node), 0), op_depth.get(id(node.operation), 0))
+            op_depth[id(node.operation)] = depth
+            node_depth[id(node)] = depth
+            for parent in node.parent_nodes:
+                node_depth[id(parent)] = max(depth + 1, node_depth.get(id(parent), 0))
+        input_nodes = {id(t.node) for t in self.input_tensors}
         for tensor in self.input_tensors:
-            if id(self._node_of(tensor)) not in nodes:
+            if id(tensor.node) not in done:
                 raise ValueError(f"Model: input {tensor!r} is not connected to the outputs")
-        for node in nodes.values():
-            if isinstance(node.layer, InputLayer) and id(node) not in input_nodes:
-                raise ValueError(f"Model: the outputs depend on input {node.layer.name!r}, "
+        for node in order:
+            if node.is_input and id(node) not in input_nodes:
+                raise ValueError(f"Model: the outputs depend on input {node.operation.name!r}, "
                                  "which is not among the model's inputs")
-        return sorted(nodes.values(), key=lambda n: (-depth[id(n)], n.index))
+        nodes = sorted(order, key=lambda n: -node_depth[id(n)])  # stable: walk order in ties
+        self.nodes_by_depth: dict[int, list[Node]] = {}
+        for node in nodes:
+            self.nodes_by_depth.setdefault(node_depth[id(node)], []).append(node)
+        operations: list[Layer] = []
+        seen: set[int] = set()
+        for node in sorted(order, key=lambda n: (-op_depth[id(n.operation)],
+                                                 op_index[id(n.operation)])):
+            if id(node.operation) not in seen:
+                seen.add(id(node.operation))
+                operations.append(node.operation)
+        return nodes, operations
 
-    @staticmethod
-    def _node_of(tensor: KerasTensor) -> Node:
-        layer, node_index, _ = tensor._history
-        return layer._inbound_nodes[node_index]
-
-    def _layers(self) -> list[Layer]:
-        seen: list[Layer] = []
-        for node in self.nodes:
-            if not any(layer is node.layer for layer in seen):
-                seen.append(node.layer)
-        return seen
-
-    def run(self, inputs: list[Tensor], training: bool = False) -> list[Tensor]:
-        """Run the nodes in order on real tensors, one per model input."""
+    def run(self, inputs: list[Tensor], training: bool | None = None) -> list[Tensor]:
+        """Run the nodes in order on real tensors, one per model input. Each call gets its
+        recorded arguments with tensors filled in; ``training``, when not None, is passed to
+        every layer whose ``call`` takes it (overriding a recorded one, as Keras 3 does)."""
         values: dict[int, Any] = {id(t): v for t, v in zip(self.input_tensors, inputs)}
         for node in self.nodes:
-            if isinstance(node.layer, InputLayer):
+            if node.is_input:
                 continue
-            args = _map(node.inputs, lambda t: values[id(t)])
-            kwargs = {k: v for k, v in node.kwargs.items() if k != "_args"}
-            if node.layer._call_has_training:
+            args, kwargs = node.arguments.fill_in(values)
+            if training is not None and _takes_training(node.operation):
                 kwargs["training"] = training
-            out = node.layer(args, *node.kwargs.get("_args", ()), **kwargs)
+            out = node.operation(*args, **kwargs)
             for tensor, value in zip(node.output_tensors, _flatten(out)):
                 values[id(tensor)] = value
         return [values[id(t)] for t in self.output_tensors]
@@ -93,8 +124,8 @@ class Graph:
                 consumer = self._first_consumer(tensor)
                 where = f" (it feeds layer {consumer.name!r}, {type(consumer).__name__})" \
                     if consumer is not None else ""
-                raise ValueError(f"Input {tensor._history[0].name!r}{where} expects data of "
-                                 f"shape {_shape_str(expected)}, received shape "
+                raise ValueError(f"Input {tensor.node.operation.name!r}{where} expects data "
+                                 f"of shape {_shape_str(expected)}, received shape "
                                  f"{_shape_str(tuple(value.shape))}")
             tensors.append(value)
         return tensors
@@ -102,8 +133,15 @@ class Graph:
     def _first_consumer(self, tensor: KerasTensor) -> Layer | None:
         for node in self.nodes:
             if any(t is tensor for t in node.input_tensors):
-                return node.layer
+                return node.operation
         return None
+
+
+def _takes_training(operation: Layer) -> bool:
+    if isinstance(operation, Operation):
+        return False
+    return bool(getattr(operation, "_call_has_training", False)) or \
+        _call_accepts(operation, "training")
 
 
 def as_list(value: Any) -> list[Any]:
@@ -123,3 +161,7 @@ def num_samples(arrays: list[Any]) -> int:
     return sizes.pop() if sizes else 0
 
 
+def graph_of(model: Any) -> Graph | None:
+    """The Functional graph of a model (Functional or Sequential), None for a subclassed model
+    or an unbuilt Sequential."""
+    return getattr(model, "_graph", None)

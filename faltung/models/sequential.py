@@ -30,7 +30,7 @@ class Sequential(Model):
 
     def add(self, layer: Layer | KerasTensor) -> None:
         if isinstance(layer, KerasTensor):
-            layer = layer._history[0]
+            layer = layer.keras_history.operation
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add takes a layer, got {layer!r}")
         if isinstance(layer, InputLayer):
@@ -44,7 +44,7 @@ class Sequential(Model):
             if self._input_layer is None and len(self._stack) == 1 and \
                     layer._input_shape_arg is not None:
                 self._input_layer = Input(shape=layer._input_shape_arg,
-                                          batch_size=layer._batch_size_arg)._history[0]
+                                          batch_size=layer._batch_size_arg).keras_history.operation
         if self._input_layer is not None:
             self._wire()
 
@@ -73,7 +73,7 @@ class Sequential(Model):
             raise ValueError(f"Sequential {self.name!r}: the input shape is unknown; give "
                              "input_shape= to the first layer, start with keras.Input, or call "
                              "the model on data")
-        self._input_layer = Input(batch_shape=tuple(input_shape))._history[0]
+        self._input_layer = Input(batch_shape=tuple(input_shape)).keras_history.operation
         self._wire()
 
     def _build_from_data(self, x: list[Any]) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from faltung.layers.input_layer import InputLayer
-from faltung.layers.layer import _shape_str
+from faltung.models.functional import graph_of
 
 
 def _readable_size(n_bytes: float) -> str:
@@ -17,20 +17,30 @@ def _readable_size(n_bytes: float) -> str:
     return f"{n_bytes:.2f} GB"  # pragma: no cover
 
 
-def _is_chain(model: Any) -> bool:
-    """Sequential-like: every layer called once, on one tensor, made by the layer before."""
-    graph = getattr(model, "_graph", None)
+def _is_chain(model: Any, graph: Any) -> bool:
+    """Keras's "sequential-like" test: one node per depth, none with several input tensors,
+    and no layer called twice; such tables have no "Connected to" column."""
     if graph is None:
         return True
-    for node in graph.nodes:
-        if len(node.input_tensors) > 1 or len(node.output_tensors) > 1:
+    nodes = []
+    for depth_nodes in graph.nodes_by_depth.values():
+        if len(depth_nodes) > 1 or (len(depth_nodes) == 1 and
+                                    len(depth_nodes[0].input_tensors) > 1):
             return False
-    consumers: dict[int, int] = {}
-    for node in graph.nodes:
-        for tensor in node.input_tensors:
-            consumers[id(tensor)] = consumers.get(id(tensor), 0) + 1
-    return all(count == 1 for count in consumers.values()) and \
-        len(graph.input_tensors) == 1 and len(graph.output_tensors) == 1
+        nodes.extend(depth_nodes)
+    for layer in graph.layers:
+        if sum(1 for node in layer.inbound_nodes if any(node is n for n in nodes)) > 1:
+            return False
+    return True
+
+
+def _shape_text(shape: Any) -> str:
+    """A shape as Keras's summary writes it: ``(None, 4)``, ``(None)``."""
+    if isinstance(shape, tuple):
+        return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+    if isinstance(shape, list):
+        return ", ".join(_shape_text(s) for s in shape)
+    return str(shape)
 
 
 def _wrap(text: str, width: int) -> list[str]:
@@ -53,11 +63,13 @@ def print_summary(model: Any, line_length: int | None = None,
                   print_fn: Callable[[str], None] | None = None,
                   show_trainable: bool = False) -> None:
     out = print_fn or print
-    chain = _is_chain(model)
-    graph = getattr(model, "_graph", None)
-    layers = model.layers
-    if type(model).__name__ == "Sequential":
-        layers = [layer for layer in layers if not isinstance(layer, InputLayer)]
+    graph = graph_of(model)
+    sequential = type(model).__name__ == "Sequential"
+    chain = sequential or _is_chain(model, graph)
+    if sequential or graph is None:
+        layers = [layer for layer in model.layers if not isinstance(layer, InputLayer)]
+    else:
+        layers = graph.operations  # layers and ops (x + y ...), as Keras's Functional summary
     total_width = line_length or (76 if chain else 76)
     if chain:
         headers = ["Layer (type)", "Output Shape", "Param #"]
@@ -70,8 +82,7 @@ def print_summary(model: Any, line_length: int | None = None,
     rows = []
     for layer in layers:
         try:
-            shape = _shape_str(layer.output_shape) if not isinstance(layer.output_shape, list) \
-                else ", ".join(_shape_str(s) for s in layer.output_shape)
+            shape = _shape_text(layer.output_shape)
         except (AttributeError, ValueError):
             shape = "?"
         params = f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
@@ -116,13 +127,16 @@ def print_summary(model: Any, line_length: int | None = None,
 
 
 def _connections(layer: Any, graph: Any) -> str:
-    if graph is None or isinstance(layer, InputLayer):
+    """``source[node][tensor]`` of every input tensor of the layer's calls in this model."""
+    if graph is None:
         return "-"
+    in_graph = {id(node) for node in graph.nodes}
     refs = []
-    for node in layer._inbound_nodes:
-        if not any(node is n for n in graph.nodes):
+    for node in layer.inbound_nodes:
+        if id(node) not in in_graph:
             continue
         for tensor in node.input_tensors:
-            source, node_index, tensor_index = tensor._history
-            refs.append(f"{source.name}[{node_index}][{tensor_index}]")
+            history = tensor.keras_history
+            refs.append(f"{history.operation.name}[{history.node_index}]"
+                        f"[{history.tensor_index}]")
     return ", ".join(refs) or "-"

@@ -23,8 +23,9 @@ def model_config(model: Any) -> dict[str, Any]:
     """``{"module", "class_name", "config", "registered_name", "build_config",
     "compile_config"}`` as Keras 3 writes ``config.json``."""
     from faltung.models.config import layer_config
+    from faltung.models.functional import graph_of
     from faltung.models.model import Model
-    if not isinstance(model, Model) or (model._graph is None
+    if not isinstance(model, Model) or (graph_of(model) is None
                                         and type(model).__name__ != "Sequential"):
         raise NotImplementedError("Saving the architecture of a subclassed model is not "
                                   "supported (its code is not data); save_weights works")
