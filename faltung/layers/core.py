@@ -5,6 +5,8 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+import numpy as np
+
 from faltung import activations, constraints, initializers, ops, regularizers
 from faltung.layers._arguments import refuse
 from faltung.layers.layer import Layer, serialize
@@ -127,6 +129,7 @@ class Embedding(Layer):
         self.embeddings_regularizer = regularizers.get(embeddings_regularizer)
         self.embeddings_constraint = constraints.get(embeddings_constraint)
         self.mask_zero = mask_zero
+        self.supports_masking = bool(mask_zero)
         self._initial_weights = weights
         if weights is not None:  # Keras builds the layer at once and sets them
             self._build_for((None, None))
@@ -143,11 +146,20 @@ class Embedding(Layer):
 
     def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
         from faltung.layers.input_layer import KerasTensor
-        if isinstance(inputs, KerasTensor):
-            return super().__call__(inputs, *args, **kwargs)
-        if not self.built:
-            self._build_for((None,) + tuple(getattr(inputs, "shape", ())[1:]))
-        return self.call(inputs)
+        if not isinstance(inputs, (KerasTensor, Tensor)):
+            raw = np.asarray(inputs)
+            # the ids travel as float32 tensors, exact up to 2**24
+            if raw.dtype.kind in "iu" and raw.size and int(np.abs(raw).max()) >= 2 ** 24:
+                raise ValueError(f"Embedding {self.name!r}: ids of 2**24 and more are not "
+                                 "supported by faltung (they pass through float32)")
+        return super().__call__(inputs, *args, **kwargs)
+
+    def compute_mask(self, inputs: Any, previous_mask: Any = None) -> Any:
+        """With ``mask_zero``: True where the id is not 0 (the padding id), as Keras."""
+        if not self.mask_zero:
+            return None
+        data = inputs.data if isinstance(inputs, Tensor) else np.asarray(inputs)
+        return data != 0
 
     def call(self, inputs: Any) -> Tensor:
         try:
