@@ -127,9 +127,10 @@ class Tensor:
         return self.data.item()
 
     def __array__(self, dtype: object = None, copy: bool | None = None) -> np.ndarray:
-        if dtype is not None and np.dtype(dtype) != self.data.dtype:
-            return self.data.astype(dtype)
-        return self.data.copy() if copy else self.data
+        data = np.asarray(self.data)  # an op may have left a NumPy scalar
+        if dtype is not None and np.dtype(dtype) != data.dtype:
+            return data.astype(dtype)
+        return data.copy() if copy else data
 
     def __repr__(self) -> str:
         grad = ", requires_grad=True" if self.requires_grad else ""

@@ -114,7 +114,11 @@ def test_training_flag_reaches_nested_layers_from_fit_evaluate_predict() -> None
     assert model.block.seen == [None, True]
 
 
-def test_dropout_in_custom_block_drops_during_fit_only() -> None:
+@pytest.mark.parametrize("takes_training", [True, False])
+def test_dropout_in_subclassed_model_follows_kerass_rule(takes_training: bool) -> None:
+    """fit passes training=True only to a call that takes it (Keras 3's trainer): then a
+    Dropout inside drops; without the argument the Dropout keeps its default (off), as in
+    Keras."""
     fractions: list[float] = []
 
     class Probe(keras.Layer):
@@ -129,15 +133,22 @@ def test_dropout_in_custom_block_drops_during_fit_only() -> None:
             self.probe = Probe()
             self.out = layers.Dense(1)
 
-        def call(self, inputs: object) -> object:  # no training argument at all
+        def forward(self, inputs: object) -> object:
             return self.out(self.probe(self.drop(inputs)))
 
+    if takes_training:
+        Net.call = lambda self, inputs, training=None: self.forward(inputs)
+    else:
+        Net.call = lambda self, inputs: self.forward(inputs)
     x = np.ones((2000, 4), "float32")
     model = Net()
     model.compile("sgd", "mse")
     model.fit(x, np.zeros((2000, 1), "float32"), epochs=1, batch_size=2000, verbose=0)
     model.predict(x, batch_size=2000, verbose=0)
-    assert 0.45 < fractions[0] < 0.55  # 8000 Bernoulli(0.5) draws: sd 0.0056
+    if takes_training:
+        assert 0.45 < fractions[0] < 0.55  # 8000 Bernoulli(0.5) draws: sd 0.0056
+    else:
+        assert fractions[0] == 0.0
     assert fractions[1] == 0.0
 
 

@@ -159,7 +159,7 @@ class _RNN(Layer):
     def _check_input(self, shape: Any) -> None:
         super()._check_input(self._sequence_shape(shape))
 
-    def call(self, inputs: Any, training: bool | None = None) -> Any:
+    def call(self, inputs: Any, training: bool = False) -> Any:
         if isinstance(inputs, list):
             sequences, states = inputs[0], [as_tensor(s, like=inputs[0]) for s in inputs[1:]]
         else:

@@ -27,7 +27,7 @@ class Dropout(Layer):
             import numpy as np
             self._rng = np.random.default_rng(seed)
 
-    def call(self, inputs: Tensor, training: bool | None = None) -> Tensor:
+    def call(self, inputs: Tensor, training: bool = False) -> Tensor:
         if not training or self.rate == 0:
             return inputs
         return ops.dropout(inputs, self.rate, rng=self._rng, noise_shape=self.noise_shape)

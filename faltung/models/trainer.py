@@ -157,7 +157,9 @@ class Trainer:
 
     # -- the steps (public and overridable, as Keras 3's Trainer) ----------------------------
     def train_step(self, data: Any) -> dict[str, Any]:
-        """One training step on one batch: forward with ``training=True``, ``compute_loss``,
+        """One training step on one batch: forward with ``training=True`` (only if ``call``
+        takes ``training``, as Keras: otherwise the layers inside use their own defaults, so a
+        Dropout in a model whose ``call`` has no ``training`` stays off), ``compute_loss``,
         gradients of the loss for ``trainable_weights``, one optimizer update, then
         ``compute_metrics``. ``data`` is what the data yields: ``x``, ``(x, y)`` or
         ``(x, y, sample_weight)`` (NumPy arrays; Keras gives backend tensors). Returns the
@@ -166,7 +168,7 @@ class Trainer:
         for variable in self.trainable_weights:
             variable.grad = None
         with enable_grad():
-            y_pred = self(x, training=True)
+            y_pred = self(x, training=True) if self._call_has_training else self(x)
             loss = self._call_compute_loss(x, y, y_pred, sample_weight, training=True)
         self._loss_tracker.update(loss, _batch_size(x))
         variables = self.trainable_weights  # after the call, which may have built layers
@@ -181,7 +183,7 @@ class Trainer:
         """One evaluation step: forward with ``training=False``, loss and metrics."""
         x, y, sample_weight = unpack_x_y_sample_weight(data)
         with no_grad():
-            y_pred = self(x, training=False)
+            y_pred = self(x, training=False) if self._call_has_training else self(x)
             loss = self._call_compute_loss(x, y, y_pred, sample_weight, training=False)
         self._loss_tracker.update(loss, _batch_size(x))
         return self.compute_metrics(x, y, y_pred, sample_weight)
@@ -189,7 +191,7 @@ class Trainer:
     def predict_step(self, data: Any) -> Any:
         """The model's outputs for one batch (``training=False``)."""
         x, _, _ = unpack_x_y_sample_weight(data)
-        return self(x, training=False)
+        return self(x, training=False) if self._call_has_training else self(x)
 
     def compute_loss(self, x: Any = None, y: Any = None, y_pred: Any = None,
                      sample_weight: Any = None, training: bool = True) -> Tensor:

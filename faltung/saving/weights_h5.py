@@ -148,6 +148,7 @@ def layer_paths(model: Any, path: str = "") -> list[tuple[str, Any]]:
     """``(group path, layer)`` for the model and every layer inside, named as Keras 3's saver
     names them (class names in snake case, numbered when repeated)."""
     from faltung.layers.layer import Layer
+    from faltung.models.functional import graph_of
     from faltung.models.model import Model
     from faltung.optimizers.base import to_snake_case
     if type(model).__name__ in _CELL_LAYERS:
@@ -157,9 +158,8 @@ def layer_paths(model: Any, path: str = "") -> list[tuple[str, Any]]:
                 (f"{path}/cell", _Cell(f"{to_snake_case(type(model).__name__)}_cell",
                                        model._weights))]
     out: list[tuple[str, Any]] = [(path, model)]
-    if not isinstance(model, Model):
-        return out
-    if model._graph is not None or type(model).__name__ == "Sequential":
+    if isinstance(model, Model) and (graph_of(model) is not None
+                                     or type(model).__name__ == "Sequential"):
         used: dict[str, int] = {}
         for layer in model.layers:
             cls = "Functional" if type(layer) is Model else type(layer).__name__
@@ -170,12 +170,44 @@ def layer_paths(model: Any, path: str = "") -> list[tuple[str, Any]]:
             else:
                 used[base] = 0
             out.extend(layer_paths(layer, f"{path}/layers/{base}".lstrip("/")))
-    else:  # subclassed: layers by attribute name
-        attrs = sorted((k for k, v in vars(model).items() if isinstance(v, Layer)),
-                       key=_name_key)
-        for attr in attrs:
-            out.extend(layer_paths(getattr(model, attr), f"{path}/{attr}".lstrip("/")))
+        return out
+    # a custom layer or a subclassed model: what its attributes hold, by attribute name (a list
+    # or dict of layers: <attr>/<class in snake case>, numbered when repeated), as Keras's saver
+    # walks them
+    internal = _internal_attributes(model)
+    for attr in sorted((k for k in vars(model) if k not in internal and
+                        not k.startswith("__")), key=_name_key):
+        value = getattr(model, attr)
+        where = f"{path}/{attr}".lstrip("/")
+        if isinstance(value, Layer):
+            out.extend(layer_paths(value, where))
+        elif isinstance(value, (list, tuple, dict)):
+            used = {}
+            for item in (value.values() if isinstance(value, dict) else value):
+                if not isinstance(item, Layer):
+                    continue
+                base = to_snake_case(type(item).__name__)
+                if base in used:
+                    used[base] += 1
+                    base = f"{base}_{used[base]}"
+                else:
+                    used[base] = 0
+                out.extend(layer_paths(item, f"{where}/{base}"))
     return out
+
+
+def _internal_attributes(layer: Any) -> frozenset[str]:
+    """Attributes faltung's own Layer / Model set up: never part of the saved structure."""
+    from faltung.layers.layer import Layer
+    from faltung.models.model import Model
+    key = Model if isinstance(layer, Model) else Layer
+    found = _INTERNAL.get(key)
+    if found is None:
+        found = _INTERNAL[key] = frozenset(vars(Model() if key is Model else Layer()))
+    return found
+
+
+_INTERNAL: dict[type, frozenset[str]] = {}
 
 
 _CELL_LAYERS = {"SimpleRNN", "LSTM", "GRU"}
