@@ -63,6 +63,14 @@ def layer_config(layer: Layer) -> dict[str, Any]:
         module = "keras.src.models.functional" if class_name == "Functional" else "keras"
     else:
         class_name, module = type(layer).__name__, "keras.layers"
+    registered_name = None
+    if not isinstance(layer, Model) and registry().get(class_name) is not type(layer):
+        # the user's own layer: its module and class name, as Keras writes unregistered
+        # custom classes (loading needs custom_objects)
+        from faltung.saving.object_registration import get_registered_name
+        registered_name = get_registered_name(type(layer))
+        module = None if type(layer).__module__ == "__main__" or ">" in registered_name \
+            else type(layer).__module__
     config = dict(layer.get_config())
     if "dtype" in config and class_name != "InputLayer":
         config["dtype"] = _dtype_policy(config["dtype"])
@@ -70,7 +78,7 @@ def layer_config(layer: Layer) -> dict[str, Any]:
     # an InputLayer, which faltung's Sequential config already has.
     config.pop("batch_input_shape", None)
     entry: dict[str, Any] = {"module": module, "class_name": class_name, "config": config,
-                             "registered_name": None}
+                             "registered_name": registered_name}
     build_shape = getattr(layer, "_build_shape", None)
     if layer.built and build_shape is not None and class_name != "InputLayer":
         entry["build_config"] = {"input_shape": build_shape}
@@ -121,7 +129,8 @@ def layer_from_config(config: dict[str, Any], custom_objects: dict | None = None
         raise ConfigError(f"A layer entry must be a JSON object, got {type(config).__name__}")
     class_name = config.get("class_name")
     registered = config.get("registered_name")
-    custom = custom_objects or {}
+    from faltung.saving.object_registration import active_custom_objects
+    custom = {**active_custom_objects(), **(custom_objects or {})}
     module = config.get("module")
     if isinstance(module, str) and module.startswith("keras.src.ops.") and \
             class_name not in custom:
