@@ -42,8 +42,9 @@ def build_model() -> object:
 def _connections(model: object) -> list[list[str]]:
     rows = []
     for layer in model.layers:
-        inbound = getattr(layer, "_inbound_names", None)
-        rows.append([layer.name, type(layer).__name__, ", ".join(inbound) if inbound else ""])
+        inbound = [t.keras_history.operation.name for node in layer.inbound_nodes
+                   for t in node.input_tensors]
+        rows.append([layer.name, type(layer).__name__, ", ".join(inbound)])
     return rows
 
 
