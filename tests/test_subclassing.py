@@ -424,3 +424,52 @@ def test_metric_objects_assigned_as_attributes_are_model_metrics() -> None:
     model = WithTracker()
     model.compile("sgd", "mse")
     assert [m.name for m in model.metrics][-1] == "seen"
+
+
+def test_subclassed_model_and_custom_layer_round_trip_through_keras_files(tmp_path) -> None:
+    @keras.saving.register_keras_serializable(package="tests")
+    class Scaled(keras.Layer):
+        def __init__(self, units: int, factor: float = 2.0, **kwargs: object) -> None:
+            super().__init__(**kwargs)
+            self.inner = layers.Dense(units)
+            self.factor = factor
+
+        def call(self, x: object) -> object:
+            return self.inner(x) * self.factor
+
+    class Net(keras.Model):
+        def __init__(self, units: int = 3, **kwargs: object) -> None:
+            super().__init__(**kwargs)
+            self.block = Scaled(units, factor=0.5)
+            self.head = layers.Dense(1)
+
+        def call(self, x: object) -> object:
+            return self.head(self.block(x))
+
+    x = np.random.default_rng(0).normal(size=(4, 2)).astype("float32")
+    net = Net(5)
+    net(x)
+    assert net.get_config() == {"name": net.name, "units": 5, "trainable": True,
+                                "dtype": "float32"}
+    path = str(tmp_path / "net.keras")
+    net.save(path)
+    with pytest.raises(keras.saving.ModelFileError, match="custom_objects"):
+        keras.models.load_model(path)
+    loaded = keras.models.load_model(path, custom_objects={"Net": Net})
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), net.predict(x, verbose=0))
+    with keras.saving.custom_object_scope({"Net": Net}):
+        again = keras.models.load_model(path)
+    np.testing.assert_array_equal(again.predict(x, verbose=0), net.predict(x, verbose=0))
+
+
+def test_custom_layer_without_plain_arguments_needs_get_config() -> None:
+    class Holder(keras.Layer):
+        def __init__(self, inner: object) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def call(self, x: object) -> object:
+            return self.inner(x)
+
+    with pytest.raises(NotImplementedError, match="get_config"):
+        Holder(layers.Dense(2)).get_config()

@@ -251,3 +251,37 @@ def test_custom_train_step_matches_keras_metrics_protocol() -> None:
     assert sorted(histories["faltung"]) == sorted(histories["keras"])
     for key, values in histories["keras"].items():
         np.testing.assert_allclose(histories["faltung"][key], values, rtol=1e-5, err_msg=key)
+
+
+def _scaled_block_class(k: Any) -> type:
+    @k.saving.register_keras_serializable(package="parity")
+    class ScaledBlock(k.layers.Layer):  # no get_config: Keras 3 writes its arguments
+        def __init__(self, units: int, factor: float = 2.0, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.units, self.factor = units, factor
+            self.inner = k.layers.Dense(units, activation="tanh")
+
+        def call(self, x: Any) -> Any:
+            return self.inner(x) * self.factor
+
+    return ScaledBlock
+
+
+def test_keras_files_with_a_registered_custom_layer_load_both_ways(tmp_path: Any) -> None:
+    x = np.random.default_rng(4).normal(size=(5, 3)).astype("float32")
+    models = {}
+    for name, k in (("keras", keras), ("faltung", faltung)):
+        block = _scaled_block_class(k)
+        inputs = k.Input((3,))
+        models[name] = k.Model(inputs, k.layers.Dense(2)(block(4, factor=0.5)(inputs)))
+    models["faltung"].set_weights(models["keras"].get_weights())
+    k_path, f_path = str(tmp_path / "k.keras"), str(tmp_path / "f.keras")
+    models["keras"].save(k_path)
+    models["faltung"].save(f_path)
+    from_keras = faltung.models.load_model(k_path)
+    from_faltung = keras.models.load_model(f_path)
+    expected = models["keras"].predict(x, verbose=0)
+    np.testing.assert_allclose(from_keras.predict(x, verbose=0), expected, rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(from_faltung.predict(x, verbose=0), expected, rtol=RTOL,
+                               atol=ATOL)
+    assert from_keras.layers[1].get_config()["factor"] == 0.5

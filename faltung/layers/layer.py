@@ -9,6 +9,7 @@ Functional model is wired, and returns symbolic outputs of the inferred shape.
 from __future__ import annotations
 
 import contextvars
+import inspect
 import itertools
 import math
 import re
@@ -627,13 +628,60 @@ class Layer:
         return _map(self.output, lambda t: t.shape)
 
     # -- configuration ----------------------------------------------------------------------
+    def __new__(cls, *args: Any, **kwargs: Any) -> Layer:
+        """Remember the constructor's arguments: a custom layer that does not write its own
+        ``get_config`` gets them as its config (Keras 3's automatic config)."""
+        instance = super().__new__(cls)
+        object.__setattr__(instance, "_constructor_arguments", (args, kwargs))
+        return instance
+
     def get_config(self) -> dict[str, Any]:
         config: dict[str, Any] = {"name": self.name, "trainable": self.trainable,
                                   "dtype": self.dtype}
+        if _uses_automatic_config(type(self)):
+            config = {**self._automatic_config(), "trainable": self.trainable,
+                      "dtype": self.dtype}
         if getattr(self, "activity_regularizer", None) is not None:
             config["activity_regularizer"] = serialize(self.activity_regularizer)
         if self._input_shape_arg is not None:
             config["batch_input_shape"] = (self._batch_size_arg,) + self._input_shape_arg
+        return config
+
+    def _automatic_config(self) -> dict[str, Any]:
+        """The name and the constructor's arguments (defaults filled in), as Keras 3 builds the
+        config of a class without its own ``get_config``; the name is left out when the
+        constructor neither names it nor takes ``**kwargs`` (Keras's rule)."""
+        args, kwargs = self.__dict__.get("_constructor_arguments", ((), {}))
+        try:
+            bound = inspect.signature(type(self).__init__).bind(self, *args, **kwargs)
+        except TypeError:
+            bound = None
+        if bound is None:
+            raise NotImplementedError(f"Layer {type(self).__name__} has no get_config(): "
+                                      "write one returning its constructor arguments")
+        bound.apply_defaults()
+        config: dict[str, Any] = {"name": self.name}
+        parameters = inspect.signature(type(self).__init__).parameters
+        for key, value in list(bound.arguments.items())[1:]:
+            kind = parameters[key].kind
+            if kind is inspect.Parameter.VAR_KEYWORD:
+                config.update(value)
+            elif kind is inspect.Parameter.VAR_POSITIONAL:
+                if value:
+                    raise NotImplementedError(
+                        f"Layer {type(self).__name__}: its *{key} arguments cannot be written "
+                        "to a config; write a get_config() method")
+            else:
+                config[key] = value
+        bad = [key for key, value in config.items() if not _is_plain(value)]
+        if bad:
+            raise NotImplementedError(
+                f"Layer {type(self).__name__} has no get_config() and its constructor "
+                f"argument(s) {bad} are not plain values (numbers, strings, lists, dicts); "
+                "write a get_config() method that returns them in a serializable form")
+        keyword = [p for p in parameters.values() if p.kind is inspect.Parameter.VAR_KEYWORD]
+        if "name" not in parameters and not (keyword and keyword[0].name == "kwargs"):
+            config.pop("name", None)
         return config
 
     @classmethod
@@ -646,6 +694,24 @@ class Layer:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+def _uses_automatic_config(cls: type) -> bool:
+    """A user's subclass of Layer or Model that does not write ``get_config``."""
+    from faltung.models.model import Model
+    if cls.__module__.startswith("faltung."):
+        return False
+    return cls.get_config is Layer.get_config or cls.get_config is Model.get_config
+
+
+def _is_plain(value: Any) -> bool:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_plain(v) for k, v in value.items())
+    return False
 
 
 def _map_shapes(structure: Any, fn: Callable[[tuple], Any]) -> Any:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from faltung.layers.input_layer import InputLayer
 from faltung.layers.layer import Layer, _flatten, _map
 from faltung.models.functional import Graph
@@ -119,6 +121,7 @@ class Model(Trainer, Layer):
         if self._graph is None and not self.built:
             # a subclassed model builds its layers by running call once
             self.built = True
+            self._build_shape = _map(inputs, lambda t: (None,) + tuple(np.shape(t)[1:]))
         return super().__call__(inputs, *args, **kwargs)
 
     def _check_input(self, shape: Any) -> None:
@@ -126,15 +129,36 @@ class Model(Trainer, Layer):
 
     # -- configuration ----------------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
+        """A Functional model's layers and wiring; for a subclassed model without its own
+        ``get_config``, its constructor arguments (Keras 3's automatic config)."""
         if self._graph is None:
+            from faltung.layers.layer import _uses_automatic_config
+            if _uses_automatic_config(type(self)):
+                return {**self._automatic_config(), "trainable": self.trainable,
+                        "dtype": self.dtype}
             return {"name": self.name, "trainable": self.trainable}
         from faltung.models.config import functional_config
         return functional_config(self)
 
     @classmethod
     def from_config(cls, config: dict[str, Any], custom_objects: dict | None = None) -> Model:
+        """A Functional model from its layers and wiring, or a subclassed model from its
+        constructor arguments (``cls(**config)``, as Keras)."""
         from faltung.models.config import functional_from_config
-        return functional_from_config(config, custom_objects)
+        functional = isinstance(config, dict) and "layers" in config
+        if cls is Model or (functional and cls.__init__ is Model.__init__):
+            return functional_from_config(config, custom_objects)
+        if not isinstance(config, dict):
+            raise TypeError(f"{cls.__name__}.from_config takes a dict, got "
+                            f"{type(config).__name__}")
+        try:
+            return cls(**config)
+        except TypeError as error:
+            raise TypeError(
+                f"Unable to revive model {cls.__name__} from config. When overriding "
+                "get_config(), make sure that the returned config contains all items used as "
+                f"arguments in the constructor of {cls.__name__}, or define a from_config(cls, "
+                f"config) class method. Received config={config}. Error: {error}") from None
 
     # -- files ------------------------------------------------------------------------------
     def save(self, filepath: Any, overwrite: bool = True, include_optimizer: bool = True,

@@ -12,8 +12,18 @@ from __future__ import annotations
 from typing import Any
 
 from faltung.saving.errors import ModelFileError
+from faltung.saving.object_registration import (
+    CustomObjectScope,
+    custom_object_scope,
+    get_custom_objects,
+    get_registered_name,
+    get_registered_object,
+    register_keras_serializable,
+)
 
-__all__ = ["ModelFileError", "load_model", "load_weights", "save_model", "save_weights"]
+__all__ = ["CustomObjectScope", "ModelFileError", "custom_object_scope", "get_custom_objects",
+           "get_registered_name", "get_registered_object", "load_model", "load_weights",
+           "register_keras_serializable", "save_model", "save_weights"]
 
 
 def _kind(path: Any, weights: bool = False) -> str:

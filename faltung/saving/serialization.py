@@ -25,10 +25,11 @@ def model_config(model: Any) -> dict[str, Any]:
     from faltung.models.config import layer_config
     from faltung.models.functional import graph_of
     from faltung.models.model import Model
-    if not isinstance(model, Model) or (graph_of(model) is None
-                                        and type(model).__name__ != "Sequential"):
-        raise NotImplementedError("Saving the architecture of a subclassed model is not "
-                                  "supported (its code is not data); save_weights works")
+    if not isinstance(model, Model):
+        raise NotImplementedError(f"Only models can be saved as a model file, got "
+                                  f"{type(model).__name__}; save_weights works for layers")
+    if graph_of(model) is None and type(model).__name__ != "Sequential":
+        return _subclassed_config(model)
     entry = layer_config(model)
     entry.pop("build_config", None)
     if entry["class_name"] == "Functional":
@@ -96,16 +97,60 @@ def parse_json(text: str | bytes, what: str) -> Any:
         raise ModelFileError(f"{what} is not valid JSON: {error}") from None
 
 
+def _subclassed_config(model: Any) -> dict[str, Any]:
+    """A subclassed model as Keras 3 writes it: its class (registered name) and constructor
+    arguments; loading needs the class (registered or in custom_objects) and rebuilds it by
+    calling it once on zeros of the saved input shape."""
+    from faltung.saving.object_registration import get_registered_name
+    cls = type(model)
+    registered = get_registered_name(cls)
+    shape = getattr(model, "_build_shape", None)
+    return {"module": None if cls.__module__ == "__main__" or ">" in registered
+            else cls.__module__, "class_name": cls.__name__, "config": model.get_config(),
+            "registered_name": registered, "build_config": {"input_shape": shape},
+            "compile_config": compile_config(model)}
+
+
 def model_from_config(config: Any, custom_objects: dict | None = None) -> Any:
     """The (uncompiled) model a config describes."""
     from faltung.models.config import layer_from_config
+    from faltung.models.model import Model
+    from faltung.saving.object_registration import active_custom_objects
     if not isinstance(config, dict) or not isinstance(config.get("class_name"), str):
         raise ModelFileError("The model config must be an object with a 'class_name'")
-    if config["class_name"] not in ("Functional", "Model", "Sequential") and \
-            config["class_name"] not in (custom_objects or {}):
+    known = {**active_custom_objects(), **(custom_objects or {})}
+    custom = known.get(config["class_name"]) or known.get(config.get("registered_name"))
+    if config["class_name"] not in ("Functional", "Model", "Sequential") and custom is None:
         raise ModelFileError(f"The file holds a {config['class_name']!r}, not a Functional "
-                             "or Sequential model")
-    return layer_from_config(config, custom_objects)
+                             "or Sequential model (pass your model class in custom_objects, "
+                             "or register it with keras.saving.register_keras_serializable)")
+    model = layer_from_config(config, custom_objects)
+    if isinstance(model, Model) and not model.built and custom is not None:
+        _build_subclassed(model, (config.get("build_config") or {}).get("input_shape"))
+    return model
+
+
+def _build_subclassed(model: Any, shape: Any) -> None:
+    """Create a subclassed model's weights by one call on zeros of the saved input shape."""
+    import numpy as np
+
+    from faltung.tensor import no_grad
+
+    def valid(s: Any) -> bool:
+        return isinstance(s, (list, tuple)) and 0 < len(s) <= 8 and all(
+            d is None or (isinstance(d, int) and 0 < d <= 1 << 16) for d in s[1:])
+
+    def zeros(s: Any) -> Any:
+        return np.zeros((1,) + tuple(1 if d is None else d for d in s[1:]), np.float32)
+
+    if valid(shape):
+        dummy: Any = zeros(shape)
+    elif isinstance(shape, (list, tuple)) and shape and all(valid(s) for s in shape):
+        dummy = [zeros(s) for s in shape]
+    else:
+        return
+    with no_grad():
+        model(dummy)
 
 
 def _custom_lookup(value: Any, custom_objects: dict | None) -> Any:
