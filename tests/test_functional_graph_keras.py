@@ -83,7 +83,11 @@ def layer_classes(k):
         def call(self, x, context=None):
             return x - 2.0 * context
 
-    return {"Gate": Gate, "Mix": Mix}
+    class Masked(k.layers.Layer):
+        def call(self, x, mask=None):
+            return x * mask
+
+    return {"Gate": Gate, "Mix": Mix, "Masked": Masked}
 
 
 def multi_tensor_calls(k):
@@ -96,9 +100,18 @@ def multi_tensor_calls(k):
     return k.Model([a, b], k.layers.Dense(2)(mixed))
 
 
+def mask_tensor_call(k):
+    """``layer(x, mask=m)`` with a KerasTensor as the mask."""
+    a = k.Input((4,))
+    b = k.Input((4,))
+    gate = k.layers.Dense(4, activation="sigmoid")(b)
+    y = layer_classes(k)["Masked"]()(k.layers.Dense(4)(a), mask=gate)
+    return k.Model([a, b], k.layers.Dense(2)(y))
+
+
 BUILDERS = [densenet_mutated_list, residual, operators, ops_on_keras_tensors,
-            multi_tensor_calls]
-CUSTOM = {"multi_tensor_calls": layer_classes}
+            multi_tensor_calls, mask_tensor_call]
+CUSTOM = {"multi_tensor_calls": layer_classes, "mask_tensor_call": layer_classes}
 
 
 def _build(builder, lib):
