@@ -296,3 +296,20 @@ def test_a_keras_tensor_has_no_values_or_truth():
     with pytest.raises(TypeError):
         np.asarray(x)
     assert isinstance(x + 1.0, KerasTensor)
+
+
+def test_onnx_export_of_arithmetic_operation_nodes(tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    inp = keras.Input((4,))
+    x = layers.Dense(3)(inp)
+    y = layers.Dense(3)(inp)
+    out = -(x + y) * 2.0 - abs(y) / 4.0
+    model = keras.Model(inp, out)
+    keras.export.to_onnx(model, tmp_path / "m.onnx")
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    data = _x((5, 4), 11)
+    got = session.run(None, {session.get_inputs()[0].name: data})[0]
+    np.testing.assert_allclose(got, model.predict(data, verbose=0), rtol=1e-6, atol=1e-6)
+    with pytest.raises(NotImplementedError, match="GetItem"):
+        keras.export.to_onnx(keras.Model(inp, x[:, 0]), tmp_path / "n.onnx")
