@@ -22,7 +22,7 @@ stay here for the layers. Importing this package also gives
 from faltung.ops import arithmetic as _arithmetic
 from faltung.ops import elementwise as _elementwise
 from faltung.ops import reduction as _reduction
-from faltung.ops import shape as _shape
+from faltung.ops import shape as _shape  # the module: bound before ops.shape()
 from faltung.ops.activation import hard_step, linear
 from faltung.ops.conv import conv2d, conv2d_transpose
 from faltung.ops.dropout import dropout

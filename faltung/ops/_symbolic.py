@@ -15,9 +15,16 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import numpy as np
+
+from faltung.tensor import Tensor
+from faltung.variables import Variable
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 _keras_tensor: type | None = None
+# Argument types that are never symbolic: skipped at the cost of one set lookup each.
+_PLAIN = frozenset({Tensor, Variable, np.ndarray, float, int, bool, str, type(None)})
 
 
 def _keras_tensor_type() -> type | None:
@@ -31,9 +38,12 @@ def _keras_tensor_type() -> type | None:
 
 def _is_symbolic(kind: type, args: tuple, kwargs: dict) -> bool:
     for value in args:
+        cls = type(value)
+        if cls in _PLAIN:
+            continue
         if isinstance(value, kind):
             return True
-        if type(value) in (list, tuple):
+        if cls is list or cls is tuple:
             for item in value:
                 if isinstance(item, kind):
                     return True

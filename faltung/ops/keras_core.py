@@ -4,17 +4,19 @@ the control-flow helpers, which faltung (eager, define-by-run) runs as plain Pyt
 from __future__ import annotations
 
 import builtins
+import importlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from faltung.ops import elementwise as _e
-from faltung.ops import shape as _s
 from faltung.ops._symbolic import keras_op
 from faltung.ops._util import convert, normalize_axis
 from faltung.ops.keras_numpy import _const, _dtype, convert_to
 from faltung.tensor import Tensor, make_result
+
+_s = importlib.import_module("faltung.ops.shape")  # the module, not ops.shape()
 
 stop_gradient = keras_op(_e.stop_gradient)
 
@@ -91,7 +93,7 @@ def _window(op: str, inputs: Tensor, start_indices: object, size: Sequence[int])
         if start < 0 or n < 0 or start + n > total:
             raise ValueError(f"{op}: a window of size {tuple(size)} at {starts} does not fit a "
                              f"tensor of shape {inputs.shape}")
-        window.append(slice(start, start + n))
+        window.append(builtins.slice(start, start + n))
     return tuple(window)
 
 

@@ -3,6 +3,7 @@ logsumexp, top_k, erf, rsqrt, segment reductions, norms, det, inv, solve."""
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Sequence
 
@@ -11,11 +12,12 @@ import numpy as np
 from faltung.ops import arithmetic as _a
 from faltung.ops import elementwise as _e
 from faltung.ops import reduction as _r
-from faltung.ops import shape as _s
 from faltung.ops._symbolic import keras_op
 from faltung.ops._util import convert
 from faltung.ops.keras_numpy import _axes, _const, _float, _unary, take_along_axis
 from faltung.tensor import Tensor, make_result
+
+_s = importlib.import_module("faltung.ops.shape")  # the module, not ops.shape()
 
 
 @keras_op

@@ -8,6 +8,7 @@ are refused.
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Sequence
 
@@ -15,16 +16,17 @@ import numpy as np
 
 from faltung.ops import activation as _act
 from faltung.ops import arithmetic as _a
-from faltung.ops import conv as _conv
 from faltung.ops import elementwise as _e
 from faltung.ops import loss as _loss
 from faltung.ops import pooling as _pool
 from faltung.ops import reduction as _r
-from faltung.ops import shape as _s
 from faltung.ops._symbolic import keras_op
 from faltung.ops._util import convert, normalize_axis
 from faltung.ops.keras_numpy import _const, _dtype, _float, _unary, convert_to
 from faltung.tensor import Tensor
+
+_conv = importlib.import_module("faltung.ops.conv")  # the module, not ops.conv()
+_s = importlib.import_module("faltung.ops.shape")  # the module, not ops.shape()
 
 
 def _epsilon() -> float:
@@ -297,6 +299,10 @@ def conv(inputs: object, kernel: object, strides: int | Sequence[int] = 1,
     if kernel.ndim != rank + 2:
         raise ValueError(f"conv: a kernel of rank {rank + 2} is needed for inputs of shape "
                          f"{inputs.shape}, got {kernel.shape}")
+    if kernel.shape[-2] != inputs.shape[-1]:
+        raise ValueError(f"conv: inputs of shape {inputs.shape} have {inputs.shape[-1]} "
+                         f"channels but the kernel of shape {kernel.shape} expects "
+                         f"{kernel.shape[-2]}")
     if rank == 2:
         return _conv.conv2d(inputs, kernel, strides, padding, dilation_rate)
     out = _conv.conv2d(_s.expand_dims(inputs, 1), _s.expand_dims(kernel, 0),
@@ -314,6 +320,10 @@ def conv_transpose(inputs: object, kernel: object, strides: int | Sequence[int] 
     inputs, kernel = _float(inputs), convert_to(kernel, None)
     padding = _check_padding("conv_transpose", padding)
     rank = _spatial("conv_transpose", inputs)
+    if kernel.ndim != rank + 2 or kernel.shape[-1] != inputs.shape[-1]:
+        raise ValueError(f"conv_transpose: a kernel of shape (spatial..., out, "
+                         f"{inputs.shape[-1]}) is needed for inputs of shape {inputs.shape}, "
+                         f"got {kernel.shape}")
     if rank == 2:
         return _conv.conv2d_transpose(inputs, kernel, strides, padding, dilation_rate,
                                       output_padding)
@@ -511,7 +521,7 @@ def layer_normalization(x: object, gamma: object = None, beta: object = None, ax
     if kwargs:
         raise TypeError(f"layer_normalization: unknown arguments {sorted(kwargs)}")
     x = _float(x)
-    eps = 1e-3 if epsilon is None else epsilon
+    eps = _epsilon() if epsilon is None else epsilon
     mean, variance = moments.__wrapped__(x, axis, keepdims=True)
     out = _a.divide(_a.subtract(x, mean), _e.sqrt(_a.add(variance, eps)))
     if gamma is not None:

@@ -10,6 +10,7 @@ ints int32, and Python scalars next to a tensor take its type.
 from __future__ import annotations
 
 import builtins
+import importlib
 import math
 from collections.abc import Sequence
 
@@ -19,10 +20,18 @@ from faltung.ops import activation as _act
 from faltung.ops import arithmetic as _a
 from faltung.ops import elementwise as _e
 from faltung.ops import reduction as _r
-from faltung.ops import shape as _s
 from faltung.ops._symbolic import keras_op
-from faltung.ops._util import check_broadcast, convert, normalize_axis, operands
+from faltung.ops._util import (
+    broadcast_pair,
+    check_broadcast,
+    convert,
+    normalize_axis,
+    operands,
+    unbroadcast,
+)
 from faltung.tensor import Tensor, floatx, make_result
+
+_s = importlib.import_module("faltung.ops.shape")  # the module, not ops.shape()
 
 Axis = int | Sequence[int] | None
 
@@ -139,7 +148,7 @@ def arange(start: float, stop: float | None = None, step: float | None = None,
         raise ValueError("arange: step must not be 0")
     values = [v for v in (start, stop, step) if v is not None]
     if dtype is None:
-        dtype = floatx() if any(isinstance(v, float) or np.asarray(v).dtype.kind == "f"
+        dtype = floatx() if builtins.any(isinstance(v, float) or np.asarray(v).dtype.kind == "f"
                                 for v in values) else np.int32
     first, last = (0, start) if stop is None else (start, stop)
     return _const(np.arange(first, last, 1 if step is None else step, dtype=_dtype(dtype)))
@@ -224,7 +233,6 @@ add = keras_op(_a.add)
 subtract = keras_op(_a.subtract)
 multiply = keras_op(_a.multiply)
 divide = keras_op(_a.divide)
-true_divide = keras_op(_a.divide, "true_divide")
 power = keras_op(_a.power)
 negative = keras_op(_a.negative)
 matmul = keras_op(_a.matmul)
@@ -232,6 +240,13 @@ maximum = keras_op(_e.maximum)
 minimum = keras_op(_e.minimum)
 clip = keras_op(_e.clip)
 where = keras_op(_e.where)
+
+
+@keras_op
+def true_divide(x1: object, x2: object) -> Tensor:
+    """The same as :func:`divide`."""
+    a, b = broadcast_pair("true_divide", x1, x2)
+    return _a.divide(a, b)
 
 
 @keras_op
@@ -247,13 +262,13 @@ def floor_divide(x1: object, x2: object) -> Tensor:
 def mod(x1: object, x2: object) -> Tensor:
     """x1 - floor(x1 / x2) x2, the sign of the divisor (as NumPy); d/dx1 = 1,
     d/dx2 = -floor(x1 / x2)."""
-    a, b = _a.broadcast_pair("mod", x1, x2)
+    a, b = broadcast_pair("mod", x1, x2)
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.mod(a.data, b.data)
         quotient = np.floor_divide(a.data, b.data)
 
     def backward(g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
-        from faltung.ops._util import unbroadcast
+
         ga = unbroadcast(g, a.shape) if a.requires_grad else None
         gb = unbroadcast(-g * quotient, b.shape) if b.requires_grad else None
         return ga, gb
@@ -264,7 +279,7 @@ def mod(x1: object, x2: object) -> Tensor:
 @keras_op
 def fmod(x1: object, x2: object) -> Tensor:
     """The C remainder (sign of the dividend)."""
-    a, b = _a.broadcast_pair("fmod", x1, x2)
+    a, b = broadcast_pair("fmod", x1, x2)
     with np.errstate(divide="ignore", invalid="ignore"):
         quotient = np.trunc(a.data / b.data) if a.dtype.kind == "f" else None
     if quotient is None:
@@ -342,11 +357,11 @@ def log10(x: object) -> Tensor:
 @keras_op
 def logaddexp(x1: object, x2: object) -> Tensor:
     """log(e^x1 + e^x2) without overflow; the gradients are the two softmax weights."""
-    a, b = _a.broadcast_pair("logaddexp", _float(x1), _float(x2))
+    a, b = broadcast_pair("logaddexp", _float(x1), _float(x2))
     out = np.logaddexp(a.data, b.data)
 
     def backward(g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
-        from faltung.ops._util import unbroadcast
+
         wa = np.exp(a.data - out)
         ga = unbroadcast(g * wa, a.shape) if a.requires_grad else None
         gb = unbroadcast(g * np.exp(b.data - out), b.shape) if b.requires_grad else None
@@ -393,11 +408,11 @@ def arctan(x: object) -> Tensor:
 @keras_op
 def arctan2(x1: object, x2: object) -> Tensor:
     """The angle of (x2, x1); d/dx1 = x2 / r^2, d/dx2 = -x1 / r^2."""
-    y, x = _a.broadcast_pair("arctan2", _float(x1), _float(x2))
+    y, x = broadcast_pair("arctan2", _float(x1), _float(x2))
     out = np.arctan2(y.data, x.data)
 
     def backward(g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
-        from faltung.ops._util import unbroadcast
+
         r2 = y.data * y.data + x.data * x.data
         gy = unbroadcast(g * x.data / r2, y.shape) if y.requires_grad else None
         gx = unbroadcast(-g * y.data / r2, x.shape) if x.requires_grad else None
@@ -448,7 +463,8 @@ def rad2deg(x: object) -> Tensor:
 
 @keras_op
 def hypot(x1: object, x2: object) -> Tensor:
-    return sqrt(_a.add(square(_float(x1)), square(_float(x2))))
+    a, b = broadcast_pair("hypot", x1, x2)
+    return _e.sqrt(_a.add(_e.square(_float(a)), _e.square(_float(b))))
 
 
 def _integer_valued(op: str, x: object, fn: object) -> Tensor:
@@ -502,7 +518,7 @@ def heaviside(x1: object, x2: object) -> Tensor:
 @keras_op
 def divide_no_nan(x1: object, x2: object) -> Tensor:
     """x1 / x2, and 0 where x2 is 0 (with gradient 0 there)."""
-    a, b = _a.broadcast_pair("divide_no_nan", _float(x1), _float(x2))
+    a, b = broadcast_pair("divide_no_nan", _float(x1), _float(x2))
     zero = b.data == 0
     safe = _e.where(zero, _const(np.ones((), b.dtype)), b)
     return _e.where(zero, _const(np.zeros((), a.dtype)), _a.divide(a, safe))

@@ -1,0 +1,329 @@
+"""faltung.ops is Keras 3's ``keras.ops``: every op of the table in keras_op_cases.py is
+gradient-checked in float64 (finite differences, ``faltung.gradcheck``) and compared with real
+``keras.ops`` on TensorFlow CPU (float32, same inputs); the namespace and the signatures are
+compared with Keras's; bad input names the op and the shapes; KerasTensor arguments dispatch to
+the Functional graph.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import timeit
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from keras_op_cases import CASES, make_input  # noqa: E402
+
+import faltung  # noqa: E402
+from faltung import Tensor, ops  # noqa: E402
+from faltung.gradcheck import gradient_error  # noqa: E402
+
+FLOAT_CODES = {"u", "p", "s", "g", "w", "m"}
+
+
+def _inputs(case, seed=0):
+    rng = np.random.default_rng(seed)
+    return [make_input(code, shape, rng) for code, shape in case.inputs]
+
+
+def _values(out):
+    if isinstance(out, (list, tuple)):
+        return [_values(o) for o in out]
+    return np.asarray(out.data if isinstance(out, Tensor) else out)
+
+
+# -- gradients -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("case", [c for c in CASES if c.kind == "grad"], ids=lambda c: c.id)
+def test_gradient(case):
+    """The backward pass of every differentiable op agrees with finite differences (1e-6)."""
+    arrays = _inputs(case)
+    is_float = [code in FLOAT_CODES for code, _ in case.inputs]
+    floats = [a for a, f in zip(arrays, is_float) if f]
+
+    def f(*tensors):
+        it = iter(tensors)
+        args = [next(it) if flag else a for a, flag in zip(arrays, is_float)]
+        return case.fn(ops, *args)
+
+    assert floats, "a differentiable case needs a float input"
+    out = f(*[Tensor(a) for a in floats])
+    assert out.dtype == np.float64, f"{case.name} lost float64: {out.dtype}"
+    error = gradient_error(f, floats)
+    assert error < 1e-6, f"{case.name}: relative gradient error {error:.3g}"
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.kind == "value"], ids=lambda c: c.id)
+def test_no_gradient_ops_return_constants(case):
+    """Ops without a gradient in Keras (comparisons, argmax, rounding, ...) return tensors that
+    take no part in backward, even for inputs that require one."""
+    arrays = [Tensor(a, requires_grad=True) if a.dtype == np.float64 else a
+              for a in _inputs(case)]
+    out = case.fn(ops, *arrays)
+    for o in out if isinstance(out, (list, tuple)) else [out]:
+        assert isinstance(o, Tensor) and not o.requires_grad
+
+
+# -- values against real Keras ---------------------------------------------------------------------
+@pytest.mark.oracle
+@pytest.mark.parametrize("case", [c for c in CASES if c.oracle], ids=lambda c: c.id)
+def test_values_match_keras(case):
+    """Same inputs (float32), same values as keras.ops on TensorFlow."""
+    keras = pytest.importorskip("keras")
+    arrays = [a.astype(np.float32) if a.dtype == np.float64 else a for a in _inputs(case, 1)]
+    theirs = case.fn(keras.ops, *arrays)
+    expected = [keras.ops.convert_to_numpy(o) for o in theirs] \
+        if isinstance(theirs, (list, tuple)) else keras.ops.convert_to_numpy(theirs)
+    got = _values(case.fn(ops, *arrays))
+    expected, got = np.asarray(expected), np.asarray(got)
+    assert got.shape == expected.shape, f"{case.name}: shape {got.shape} != {expected.shape}"
+    if expected.dtype.kind == "b":
+        assert got.dtype.kind == "b"
+        np.testing.assert_array_equal(got, expected)
+    else:
+        assert got.dtype.kind == expected.dtype.kind, f"{got.dtype} vs {expected.dtype}"
+        np.testing.assert_allclose(got, expected, rtol=case.rtol, atol=1e-6)
+
+
+# -- namespace and signatures ----------------------------------------------------------------------
+# Keras 3.15 ops that faltung does not provide (complex numbers, FFTs, decompositions without a
+# differentiable implementation here, ragged/sparse helpers, JAX-style transforms, the image and
+# CTC ops). A name removed from this list is one more op implemented; adding one needs a reason.
+MISSING = {
+    "adaptive_average_pool", "adaptive_max_pool", "angle", "associative_scan", "bartlett",
+    "bitwise_and", "bitwise_invert", "bitwise_left_shift", "bitwise_not", "bitwise_or",
+    "bitwise_right_shift", "bitwise_xor", "blackman", "cdist", "cholesky", "cholesky_inverse",
+    "conj", "conjugate", "corrcoef", "correlate", "ctc_decode", "ctc_loss", "custom_gradient",
+    "depth_to_space", "eig", "eigh", "erfinv", "fft", "fft2", "fmax", "fmin", "fold", "gcd",
+    "hamming", "hanning", "histogram", "i0", "ifft2", "imag", "image", "irfft", "isreal",
+    "istft", "jvp", "kaiser", "lcm", "ldexp", "left_shift", "logaddexp2", "lstsq", "lu_factor",
+    "matrix_rank", "nanargmax", "nanargmin", "nancumprod", "nancumsum", "nanmax", "nanmean",
+    "nanmedian", "nanmin", "nanpercentile", "nanprod", "nanquantile", "nanstd", "nansum",
+    "nanvar", "nextafter", "pinv", "polar", "qr", "real", "rearrange", "rfft", "right_shift",
+    "segment_min", "segment_prod", "sinc", "slogdet", "solve_triangular",
+    "space_to_depth", "stft", "svd", "trapezoid", "unfold", "unique", "vander", "vectorize",
+    "vectorized_map", "view", "view_as_complex", "view_as_real",
+}
+
+
+def _keras_names(keras):
+    return sorted(n for n in dir(keras.ops) if not n.startswith("_")
+                  and n not in ("numpy", "nn", "linalg", "math", "core", "image"))
+
+
+@pytest.mark.oracle
+def test_namespace_covers_keras_ops_but_the_documented_few():
+    """Every name of keras.ops exists in faltung.ops except the documented MISSING set (which
+    only shrinks as ops are added)."""
+    keras = pytest.importorskip("keras")
+    names = _keras_names(keras)
+    lacking = {n for n in names if not hasattr(ops, n)}
+    assert lacking <= MISSING, f"newly missing: {sorted(lacking - MISSING)}"
+    assert not (MISSING - lacking - {"image"}), \
+        f"implemented now, remove from MISSING: {sorted(MISSING - lacking - {'image'})}"
+
+
+@pytest.mark.oracle
+def test_signatures_match_keras():
+    """Every op present has Keras's parameter names, kinds and defaults, in Keras's order."""
+    keras = pytest.importorskip("keras")
+    wrong = []
+    for name in _keras_names(keras):
+        if not hasattr(ops, name):
+            continue
+        theirs = inspect.signature(getattr(keras.ops, name)).parameters
+        ours = inspect.signature(getattr(ops, name)).parameters
+        spec_t = [(p.name, p.kind, p.default) for p in theirs.values()]
+        spec_o = [(p.name, p.kind, p.default) for p in ours.values()]
+        if spec_t != spec_o:
+            wrong.append(f"{name}: keras {spec_t} faltung {spec_o}")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_every_table_op_is_exported_and_every_keras_name_op_is_in_the_table():
+    """The table names real ops, and each public Keras-name op appears in the table."""
+    from keras_op_cases import __file__ as cases_file
+    source = open(cases_file).read()
+    for module in (ops.keras_numpy, ops.keras_nn, ops.keras_math, ops.keras_core):
+        for name in dir(module):
+            fn = getattr(module, name)
+            if name.startswith("_") or not callable(fn) or not hasattr(fn, "__wrapped__"):
+                continue
+            assert f"ops.{name}(" in source, f"{name} has no case in keras_op_cases.py"
+
+
+# -- Keras defaults that differ from the old internal ones ---------------------------------------
+def test_keras_defaults():
+    a, b = np.ones((2, 3)), np.zeros((1, 3))
+    assert ops.concatenate([a, b]).shape == (3, 3)  # axis=0
+    assert len(ops.split(np.ones((4, 2)), 2)) == 2 and ops.split(np.ones((4, 2)), 2)[0].shape \
+        == (2, 2)
+    assert ops.repeat(np.array([[1.0, 2.0]]), 2).shape == (4,)  # axis=None flattens
+    assert ops.squeeze(np.ones((1, 2, 1))).shape == (2,)
+    x = np.array([-1.0, 0.5])
+    np.testing.assert_allclose(ops.gelu(x).data, ops.gelu(x, approximate=True).data)
+    np.testing.assert_allclose(ops.leaky_relu(x).data, [-0.2, 0.5])
+
+
+def test_dtypes_follow_keras():
+    assert ops.arange(3).dtype == np.int32
+    assert ops.arange(3.0).dtype == np.float32
+    assert ops.add(np.arange(3, dtype=np.int32), 1).dtype == np.int32
+    assert ops.add(np.arange(3, dtype=np.int32), 1.5).dtype == np.float32
+    assert ops.divide(np.arange(3, dtype=np.int32), 2).dtype == np.float32
+    assert ops.add(Tensor(np.ones(2, np.float32)), np.ones(2, np.float64)).dtype == np.float64
+    assert ops.argmax(np.ones((2, 3))).dtype == np.int32
+    assert ops.equal(1, np.ones(2)).dtype == bool
+    assert ops.zeros((2,)).dtype == np.float32
+    assert ops.convert_to_tensor([1, 2]).dtype == np.int32
+    assert ops.convert_to_tensor([1.0, 2]).dtype == np.float32
+    assert ops.cast(np.array([1.7, -1.7]), "int32").data.tolist() == [1, -1]
+
+
+# -- bad input -------------------------------------------------------------------------------------
+BINARY = ["add", "subtract", "multiply", "divide", "true_divide", "power", "maximum", "minimum",
+          "mod", "floor_divide", "equal", "less", "greater_equal", "logical_and", "logaddexp",
+          "arctan2", "hypot", "fmod", "divide_no_nan"]
+
+
+@pytest.mark.parametrize("name", BINARY)
+def test_incompatible_shapes_name_the_op_and_both_shapes(name):
+    with pytest.raises(ValueError, match=rf"^{name}: .*\(2, 3\).*\(4,\)"):
+        getattr(ops, name)(np.ones((2, 3)), np.ones(4))
+
+
+@pytest.mark.parametrize(("call", "op"), [
+    (lambda: ops.matmul(np.ones((2, 3)), np.ones((4, 2))), "matmul"),
+    (lambda: ops.stack([np.ones((2, 3)), np.ones((3, 2))]), "stack"),
+    (lambda: ops.concatenate([np.ones((2, 3)), np.ones((2, 4))]), "concatenate"),
+    (lambda: ops.tensordot(np.ones((2, 3)), np.ones((4, 2)), axes=1), "tensordot"),
+    (lambda: ops.einsum("ij,jk->ik", np.ones((2, 3)), np.ones((4, 2))), "einsum"),
+    (lambda: ops.take(np.ones((2, 3)), np.array([5]), axis=1), "take"),
+    (lambda: ops.slice(np.ones((2, 3)), (1, 1), (2, 2)), "slice"),
+    (lambda: ops.reshape(np.ones((2, 3)), (4, 2)), "reshape"),
+    (lambda: ops.where(np.ones(5, bool), np.ones((2, 3)), 0.0), "where"),
+    (lambda: ops.binary_crossentropy(np.ones((2, 3)), np.ones((3, 2)) / 2), "binary_crossentropy"),
+    (lambda: ops.conv(np.ones((1, 4, 4, 3)), np.ones((2, 2, 2, 1))), "conv"),
+    (lambda: ops.inv(np.ones((2, 3))), "inv"),
+    (lambda: ops.broadcast_to(np.ones((2, 3)), (3, 3)), "broadcast_to"),
+])
+def test_bad_shapes_raise_value_error_naming_the_op(call, op):
+    with pytest.raises(ValueError, match=rf"^{op}: "):
+        call()
+
+
+@pytest.mark.parametrize(("call", "words"), [
+    (lambda: ops.conv(np.ones((1, 3, 4, 4)), np.ones((2, 2, 3, 1)),
+                      data_format="channels_first"), ["conv", "data_format", "channels_last"]),
+    (lambda: ops.max_pool(np.ones((1, 3, 4, 4)), 2, data_format="channels_first"),
+     ["max_pool", "data_format"]),
+    (lambda: ops.conv(np.ones((1, 2, 3, 4, 1)), np.ones((1, 1, 1, 1, 1))), ["conv", "3-D"]),
+    (lambda: ops.pad(np.ones((2, 3)), ((1, 1), (1, 1)), mode="median"), ["pad", "mode"]),
+    (lambda: ops.one_hot(np.array([1]), 3, sparse=True), ["one_hot", "sparse"]),
+    (lambda: ops.norm(np.ones((2, 2)), ord="nuc", axis=(0, 1)), ["norm", "nuc"]),
+    (lambda: ops.convert_to_tensor([1.0], sparse=True), ["convert_to_tensor", "sparse"]),
+])
+def test_unsupported_arguments_are_refused(call, words):
+    with pytest.raises(NotImplementedError) as info:
+        call()
+    for word in words:
+        assert word in str(info.value)
+
+
+# -- specific behaviour ----------------------------------------------------------------------------
+def test_pad_modes_and_their_gradients():
+    x = np.arange(6.0).reshape(2, 3)
+    for mode in ("edge", "reflect", "symmetric", "wrap"):
+        np.testing.assert_array_equal(ops.pad(x, ((1, 1), (2, 1)), mode=mode).data,
+                                      np.pad(x, ((1, 1), (2, 1)), mode=mode))
+        error = gradient_error(lambda t, m=mode: ops.pad(t, ((1, 1), (2, 1)), mode=m), [x])
+        assert error < 1e-6
+
+
+def test_prod_and_cumprod_gradients_with_zeros():
+    x = np.array([[2.0, 0.0, 3.0, 0.5], [0.0, 0.0, 1.5, 2.0]])
+    assert gradient_error(lambda t: ops.prod(t, axis=1), [x]) < 1e-6
+    assert gradient_error(lambda t: ops.cumprod(t, axis=1), [x]) < 1e-6
+
+
+def test_sparsemax_is_the_projection_onto_the_simplex():
+    """Martins & Astudillo's sparsemax: rows sum to 1, small logits get exactly 0, and the
+    result is the closest point of the simplex (checked against the closed form)."""
+    z = np.array([[0.1, 1.1, 0.2, 1.3], [-1.0, 0.0, 2.5, 0.3]])
+    p = ops.sparsemax(z).data
+    np.testing.assert_allclose(p.sum(axis=-1), [1.0, 1.0])
+    np.testing.assert_allclose(p[0], [0.0, 0.4, 0.0, 0.6])  # tau = (1.3 + 1.1 - 1) / 2 = 0.7
+    np.testing.assert_allclose(p[1], [0.0, 0.0, 1.0, 0.0])
+
+
+def test_stop_gradient_blocks_the_gradient():
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    ops.sum(ops.multiply(x, ops.stop_gradient(x))).backward()
+    np.testing.assert_array_equal(x.grad, [1.0, 2.0])  # d/dx (x * c) with c = x held fixed
+
+
+def test_float_to_float_cast_keeps_the_gradient_and_its_dtype():
+    x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    y = ops.cast(x, "float32")
+    assert y.dtype == np.float32
+    ops.sum(ops.multiply(y, 3.0)).backward()
+    assert x.grad.dtype == np.float64
+    np.testing.assert_array_equal(x.grad, [3.0, 3.0])
+
+
+def test_control_flow_runs_eagerly():
+    assert ops.cond(True, lambda: 1, lambda: 2) == 1
+    assert ops.fori_loop(0, 4, lambda i, v: v + i, 0) == 6
+    assert ops.while_loop(lambda i, s: i < 3, lambda i, s: (i + 1, s * 2), (0, 1)) == (3, 8)
+    assert ops.switch(5, [lambda x: x, lambda x: -x], 2) == -2
+    carry, ys = ops.scan(lambda c, x: (c + x, c * x), 0.0, np.arange(1.0, 4.0))
+    assert float(carry.data) == 6.0 and ys.data.tolist() == [0.0, 2.0, 9.0]
+    np.testing.assert_array_equal(ops.map(lambda r: ops.sum(r), np.ones((3, 2))).data, [2, 2, 2])
+
+
+def test_introspection_helpers():
+    x = Tensor(np.ones((2, 3), np.float32))
+    assert ops.shape(x) == (2, 3) and ops.shape(np.ones(4)) == (4,)
+    assert ops.dtype(x) == "float32" and ops.dtype(np.arange(2, dtype=np.int32)) == "int32"
+    assert ops.is_tensor(x) and not ops.is_tensor(np.ones(2))
+    assert isinstance(ops.convert_to_numpy(x), np.ndarray)
+
+
+def test_sub_namespaces():
+    assert ops.numpy.add is ops.add and ops.nn.relu is ops.relu
+    assert ops.linalg.inv is ops.inv and ops.math.logsumexp is ops.logsumexp
+    assert ops.core.cast is ops.cast
+
+
+def test_dispatch_check_is_cheap():
+    """The KerasTensor check costs well under a microsecond per call."""
+    import faltung.layers  # noqa: F401  (KerasTensor exists, the check is active)
+    from faltung.ops._symbolic import keras_op
+    x, y = Tensor(np.ones(3)), Tensor(np.ones(3))
+
+    def raw(a, b):
+        return None
+
+    wrapped_op = keras_op(raw)
+    n = 50000
+    wrapped = min(timeit.repeat(lambda: wrapped_op(x, y), number=n, repeat=7)) / n
+    direct = min(timeit.repeat(lambda: raw(x, y), number=n, repeat=7)) / n
+    assert wrapped - direct < 1e-6, f"dispatch costs {1e6 * (wrapped - direct):.2f} us"
+
+
+def test_symbolic_dispatch_records_graph_nodes():
+    """An op on KerasTensors records a node (the graph helper's symbolic_call) instead of
+    failing; the model built from it computes the op."""
+    pytest.importorskip("faltung.layers.operation")
+    keras = faltung
+    a = keras.Input(shape=(3,))
+    b = keras.Input(shape=(2,))
+    out = keras.ops.concatenate([keras.ops.relu(a), b], axis=-1)
+    model = keras.Model([a, b], out)
+    xa = np.array([[-1.0, 2.0, 3.0]], np.float32)
+    xb = np.array([[5.0, 6.0]], np.float32)
+    np.testing.assert_allclose(model.predict([xa, xb], verbose=0),
+                               [[0.0, 2.0, 3.0, 5.0, 6.0]])
