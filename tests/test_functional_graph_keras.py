@@ -69,7 +69,10 @@ def ops_on_keras_tensors(k):
     m = k.ops.maximum(k.ops.mean(c, axis=-1), 0.0)
     t = k.ops.transpose(k.ops.expand_dims(x, -1), (0, 2, 1))
     e = k.ops.exp(k.ops.relu(x))
-    return k.Model([a, b], [c, s, m, t, e])
+    outer = k.ops.einsum("bi,bj->bij", x, b)
+    positive = k.ops.cast(x > 0.0, "float32")
+    clipped = k.ops.clip(k.ops.reshape(b, (-1, 5, 1)), -0.5, 0.5)
+    return k.Model([a, b], [c, s, m, t, e, outer, positive, clipped])
 
 
 def layer_classes(k):

@@ -87,6 +87,12 @@ KERAS_OPS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "stop_gradient": ("StopGradient", _CORE, ()), "erf": ("Erf", _MATH, ()),
     "rsqrt": ("Rsqrt", _MATH, ()), "logsumexp": ("Logsumexp", _MATH, ("axis", "keepdims")),
     "norm": ("Norm", _LINALG, ("ord", "axis", "keepdims")),
+    "cast": ("Cast", _CORE, ("dtype",)), "slice": ("Slice", _CORE, ("shape",)),
+    "einsum": ("Einsum", _NUMPY, ("subscripts",)),
+    "take_along_axis": ("TakeAlongAxis", _NUMPY, ("axis",)),
+    "cumprod": ("Cumprod", _NUMPY, ("axis", "dtype")),
+    "full_like": ("FullLike", _NUMPY, ("dtype",)),
+    "normalize": ("Normalize", _NN, ("axis", "order", "epsilon")),
 }
 # Keras class name -> faltung op names to try, in order (the first that faltung.ops has)
 _BY_CLASS: dict[str, list[str]] = {}
@@ -190,7 +196,10 @@ class Operation(Layer):
         fn = _resolve(self.op_name)
         if self.op_name == "getitem" and len(args) == 2 and isinstance(args[1], list):
             args = (args[0], tuple(args[1]))  # a JSON list is Keras's written tuple key
-        return fn(*args, **kwargs, **self.op_config)
+        if not self.op_config:
+            return fn(*args, **kwargs)
+        positional, keywords = _merge_positional(fn, args, self.op_config)
+        return fn(*positional, **keywords, **kwargs)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if any_keras_tensors(args, kwargs):
@@ -221,6 +230,40 @@ class Operation(Layer):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name}, op={self.op_name}>"
+
+
+_SIGNATURES: dict[Any, inspect.Signature | None] = {}
+
+
+def _merge_positional(fn: Callable[..., Any], args: tuple,
+                      config: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    """Call arguments and constructor parameters back in the op's parameter order (Keras's
+    ``einsum(subscripts, *operands)`` has its constructor parameter first), as (positional,
+    keywords): parameters that cannot be placed positionally go as keywords."""
+    if fn not in _SIGNATURES:
+        try:
+            _SIGNATURES[fn] = inspect.signature(fn)
+        except (TypeError, ValueError):
+            _SIGNATURES[fn] = None
+    signature = _SIGNATURES[fn]
+    if signature is None:
+        return list(args), dict(config)
+    pending, left, out = list(args), dict(config), []
+    for param in signature.parameters.values():
+        if param.kind is inspect.Parameter.VAR_POSITIONAL:
+            out.extend(pending)
+            pending = []
+            break
+        if param.kind not in (inspect.Parameter.POSITIONAL_ONLY,
+                              inspect.Parameter.POSITIONAL_OR_KEYWORD):
+            break
+        if param.name in left:
+            out.append(left.pop(param.name))
+        elif pending:
+            out.append(pending.pop(0))
+        else:
+            break
+    return out + pending, left
 
 
 def operation_class(op: str) -> type:
