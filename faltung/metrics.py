@@ -88,23 +88,88 @@ def _loss_values(fn: Callable[..., Tensor]) -> Callable[..., np.ndarray]:
 
 # -- metric classes -------------------------------------------------------------------------------
 class Metric:
-    """Base class: ``update_state``, ``result``, ``reset_state``, ``name``."""
+    """Base class of stateful metrics, as ``keras.Metric``.
 
-    def __init__(self, name: str | None = None, dtype: object = None) -> None:
+    Subclass it the Keras 3 way: ``super().__init__(name=..., **kwargs)``, state variables from
+    ``self.add_weight(shape=(), initializer="zeros", name="tp")`` (non-trainable
+    :class:`~faltung.variables.Variable`), ``update_state(y_true, y_pred, sample_weight=None)``
+    written with ``keras.ops`` and ``variable.assign_add(...)``, and ``result()``. The default
+    ``reset_state`` sets every variable to zeros (as Keras). ``update_state`` receives NumPy
+    arrays from ``fit``/``evaluate`` and tensors when called directly; both work with the ops.
+    Variables and metrics assigned as attributes are tracked (``variables``).
+    """
+
+    def __init__(self, dtype: object = None, name: str | None = None) -> None:
+        object.__setattr__(self, "_variables", [])
+        object.__setattr__(self, "_metrics", [])
         self.name = name or auto_name(type(self).__name__)
-        self.dtype = dtype or "float32"
+        from faltung import backend
+        self._dtype = backend.standardize_dtype(dtype) if dtype is not None \
+            else backend.floatx()
+
+    @property
+    def dtype(self) -> str:
+        return self._dtype
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        tracked = self.__dict__.get("_variables")
+        if tracked is not None:
+            from faltung.variables import Variable
+            if isinstance(value, Variable) and not any(v is value for v in tracked):
+                tracked.append(value)
+            elif isinstance(value, Metric) and not any(m is value for m in self._metrics):
+                self._metrics.append(value)
+        object.__setattr__(self, name, value)
+
+    def _check_super_called(self) -> None:
+        if "_variables" not in self.__dict__:
+            raise RuntimeError(f"{type(self).__name__}: you forgot to call "
+                               "`super().__init__()` in the `__init__()` method. Go add it!")
+
+    def add_variable(self, shape: Any, initializer: Any, dtype: object = None,
+                     aggregation: str = "sum", name: str | None = None) -> Any:
+        """A non-trainable state variable of this metric (Keras's ``add_variable``)."""
+        from faltung.variables import Variable
+        self._check_super_called()
+        if shape is None:
+            shape = ()
+        shape = (int(shape),) if isinstance(shape, (int, np.integer)) else \
+            tuple(int(n) for n in shape)
+        variable = Variable(initializer="zeros" if initializer is None else initializer,
+                            shape=shape, dtype=dtype or self.dtype, trainable=False,
+                            aggregation=aggregation, synchronization="on_read", name=name)
+        variable.path = f"{self.name}/{variable.name}"
+        self._variables.append(variable)
+        return variable
+
+    def add_weight(self, shape: Any = (), initializer: Any = None, dtype: object = None,
+                   name: str | None = None) -> Any:
+        """The same as :meth:`add_variable` (Keras keeps both names)."""
+        return self.add_variable(shape=shape, initializer=initializer, dtype=dtype, name=name)
+
+    @property
+    def variables(self) -> list[Any]:
+        """This metric's state variables, then those of metrics it holds."""
+        self._check_super_called()
+        found = list(self._variables)
+        for metric in self._metrics:
+            found.extend(metric.variables)
+        return found
 
     def update_state(self, *args: Any, **kwargs: Any) -> None:
         raise NotImplementedError
 
-    def result(self) -> np.float32:
+    def result(self) -> Any:
         raise NotImplementedError
 
     def reset_state(self) -> None:
-        raise NotImplementedError
+        """Set every state variable to zeros (Keras's default)."""
+        for variable in self.variables:
+            variable.assign(np.zeros(variable.shape, dtype=variable.dtype))
 
-    def __call__(self, *args: Any, **kwargs: Any) -> np.float32:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Update with one batch and return the running result (as Keras's ``__call__``)."""
+        self._check_super_called()
         self.update_state(*args, **kwargs)
         return self.result()
 
@@ -116,7 +181,7 @@ class Metric:
         return cls(**config)
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} name={self.name!r}>"
+        return f"<{type(self).__name__} name={self.name}>"
 
 
 class Mean(Metric):

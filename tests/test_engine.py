@@ -249,7 +249,7 @@ def test_variable_assign_keeps_shape():
 
 def test_variable_is_a_trainable_float32_leaf():
     """A trainable Variable requires a gradient and receives one; a frozen one does not."""
-    v = Variable([1, 2])
+    v = Variable([1.0, 2.0])  # Python floats give floatx (Python ints give int32, as Keras)
     assert v.dtype == np.float32 and v.requires_grad
     (v * v).sum().backward()
     np.testing.assert_array_equal(v.grad, [2.0, 4.0])
