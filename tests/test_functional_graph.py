@@ -19,6 +19,7 @@ from faltung.layers.input_layer import KerasTensor
 from faltung.layers.layer import Node
 from faltung.models.config import ConfigError, layer_from_config
 from faltung.models.functional import graph_of
+from faltung.saving.errors import ModelFileError
 
 
 def _dense(layer, x):
@@ -313,3 +314,28 @@ def test_onnx_export_of_arithmetic_operation_nodes(tmp_path):
     np.testing.assert_allclose(got, model.predict(data, verbose=0), rtol=1e-6, atol=1e-6)
     with pytest.raises(NotImplementedError, match="GetItem"):
         keras.export.to_onnx(keras.Model(inp, x[:, 0]), tmp_path / "n.onnx")
+
+
+@pytest.mark.parametrize("entry, args", [
+    ({"module": "keras.src.ops.numpy", "class_name": "Tile",
+      "config": {"name": "op", "repeats": [100000, 100000]}}, [_IN]),
+    ({"module": "keras.src.ops.numpy", "class_name": "BroadcastTo",
+      "config": {"name": "op", "shape": [100000, 100000, 3]}}, [_IN]),
+])
+def test_operations_that_would_allocate_huge_arrays_are_refused_while_loading(tmp_path, entry,
+                                                                              args):
+    inp = keras.Input((3,))
+    model = keras.Model(inp, layers.Dense(3)(inp))
+    model.save(tmp_path / "ok.keras")
+    config = _functional_with(entry, args)
+    with zipfile.ZipFile(tmp_path / "ok.keras") as source, \
+            zipfile.ZipFile(tmp_path / "huge.keras", "w") as target:
+        for item in source.namelist():
+            data = source.read(item)
+            if item == "config.json":
+                whole = json.loads(data)
+                whole["config"] = config["config"]
+                data = json.dumps(whole).encode()
+            target.writestr(item, data)
+    with pytest.raises(ModelFileError, match="too large to load safely"):
+        keras.models.load_model(tmp_path / "huge.keras")

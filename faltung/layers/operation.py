@@ -207,8 +207,9 @@ class Operation(Layer):
         return self.call(*args, **kwargs)
 
     def _record(self, args: tuple, kwargs: dict[str, Any]) -> Any:
-        outputs = infer_outputs(lambda *a, **k: self.call(*a, **k), args, kwargs,
-                                f"{keras_class_name(self.op_name)} ({self.name!r})")
+        label = f"{keras_class_name(self.op_name)} ({self.name!r})"
+        _check_trial_size(args, kwargs, label, self.op_name, self.op_config)
+        outputs = infer_outputs(lambda *a, **k: self.call(*a, **k), args, kwargs, label)
         Node(self, args, kwargs, outputs)
         return outputs
 
@@ -355,6 +356,8 @@ def infer_outputs(fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any],
     from faltung.layers.input_layer import KerasTensor
     from faltung.tensor import Tensor, no_grad
 
+    _check_trial_size(args, kwargs, label)
+
     def run(size: int) -> Any:
         def fill(value: Any) -> Any:
             if isinstance(value, KerasTensor):
@@ -382,6 +385,43 @@ def infer_outputs(fn: Callable[..., Any], args: tuple, kwargs: dict[str, Any],
 
     leaves = iter(flat_second)
     return _map(first, lambda a: spec(a, next(leaves)))
+
+
+# While a model is rebuilt from a file, the trial runs must stay small: a hostile config could
+# otherwise declare huge inputs or an op that blows up its input (tile, broadcast_to, ...).
+_LOADING_LIMIT = 2 ** 26  # elements of the trial inputs, or of a growing op's output bound
+_GROWING = {"tile", "repeat", "broadcast_to", "one_hot", "pad", "outer", "einsum", "tensordot",
+            "dot", "matmul"}
+_PRODUCT = {"outer", "einsum", "tensordot", "dot", "matmul"}  # output up to the inputs' product
+
+
+def _check_trial_size(args: tuple, kwargs: dict[str, Any], label: str, op: str = "",
+                      config: dict[str, Any] | None = None) -> None:
+    from faltung.layers.input_layer import KerasTensor
+    from faltung.layers.layer import WEIGHT_BUDGET
+    if WEIGHT_BUDGET.get() is None:
+        return
+    leaves = _flatten([list(args), kwargs])
+    shapes = [tuple(3 if d is None else d for d in t.shape) for t in leaves
+              if isinstance(t, KerasTensor)]
+    sizes = [float(np.prod(shape, dtype=np.float64)) for shape in shapes]
+    bound = sum(sizes)
+    if op == "matmul" and len(shapes) == 2 and min(len(x) for x in shapes) >= 2:
+        a, b = shapes
+        batch = max(float(np.prod(a[:-2], dtype=np.float64)),
+                    float(np.prod(b[:-2], dtype=np.float64)))
+        bound = max(bound, batch * a[-2] * b[-1])
+    elif op in _GROWING:
+        bound = float(np.prod(sizes, dtype=np.float64)) if op in _PRODUCT else max(sizes,
+                                                                                   default=1.0)
+        for leaf in _flatten([[v for v in leaves if not isinstance(v, KerasTensor)],
+                              config or {}]):
+            if isinstance(leaf, (int, np.integer)) and not isinstance(leaf, bool):
+                bound *= max(abs(int(leaf)), 1)
+    if bound > _LOADING_LIMIT:
+        from faltung.models.config import ConfigError
+        raise ConfigError(f"{label}: the shapes in the model file make it too large to load "
+                          f"safely (about {bound:.3g} elements to compute its output shape)")
 
 
 def _data(value: Any) -> Any:

@@ -381,7 +381,10 @@ def functional_from_config(config: dict[str, Any], custom_objects: dict | None =
                 raise ConfigError(f"Model config: a call of layer {name!r} has no arguments")
             try:
                 out = layer(*call_args, **call_kwargs)
-            except (TypeError, ValueError, IndexError, NotImplementedError) as error:
+            except ConfigError:
+                raise
+            except (TypeError, ValueError, IndexError, NotImplementedError,
+                    MemoryError) as error:
                 raise ConfigError(f"Model config: calling {type(layer).__name__} {name!r} "
                                   f"as recorded failed: {error}") from None
             outputs[(name, index)] = _flatten(out)
