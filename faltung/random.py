@@ -37,7 +37,8 @@ def generator() -> np.random.Generator:
 class SeedGenerator:
     """A seed that advances on every draw (Keras's ``keras.random.SeedGenerator``).
 
-    Its ``state`` is a non-trainable uint32 variable ``[seed, counter]``; :meth:`next` returns
+    Its ``state`` is a non-trainable int64 variable ``[seed, counter]`` (as Keras on
+    TensorFlow); :meth:`next` returns
     the current state and advances the counter, so a SeedGenerator built with the same seed
     yields the same sequence of random tensors. ``seed=None`` takes a seed from the global
     generator.
@@ -53,17 +54,18 @@ class SeedGenerator:
             raise ValueError(f"SeedGenerator: seed must be an int or None, got {seed!r}")
         self.name = name or "seed_generator"
         self._initial_seed = int(seed)
-        self.state = Variable(np.array([int(seed) % 2**32, 0], dtype=np.uint32),
-                              trainable=False, name=f"{self.name}_state", dtype=np.uint32)
+        self.state = Variable(np.array([int(seed), 0], dtype=np.int64), trainable=False,
+                              name=f"{self.name}_state", dtype=np.int64)
+        self.state.path = f"{self.name}/{self.name}_state"
 
     def next(self, ordered: bool = True) -> np.ndarray:
         """The current state (a 2-vector), then advance the counter."""
         current = self.state.data.copy()
-        self.state.assign(current + np.array([0, 1], dtype=np.uint32))
+        self.state.assign(current + np.array([0, 1], dtype=np.int64))
         return current
 
     def get_config(self) -> dict[str, Any]:
-        return {"seed": self._initial_seed}
+        return {"seed": self._initial_seed, "name": self.name}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> SeedGenerator:
@@ -78,12 +80,12 @@ def rng_for(seed: object, op: str = "random") -> np.random.Generator:
     if seed is None:
         return _generator
     if isinstance(seed, SeedGenerator):
-        return np.random.default_rng([int(v) for v in seed.next()])
+        return np.random.default_rng([int(v) % 2**63 for v in seed.next()])
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-        return np.random.default_rng(int(seed))
+        return np.random.default_rng(int(seed) % 2**63)
     array = np.asarray(getattr(seed, "data", seed))
     if array.shape == (2,) and array.dtype.kind in "iu":
-        return np.random.default_rng([int(v) for v in array])
+        return np.random.default_rng([int(v) % 2**63 for v in array])
     raise ValueError(f"{op}: seed must be None, an int, a SeedGenerator or a pair of ints, got "
                      f"{seed!r}")
 
@@ -168,8 +170,11 @@ def dropout(inputs: object, rate: float, noise_shape: Sequence[int | None] | Non
     """Inverted dropout: zero each value with probability ``rate``, scale the rest by
     1 / (1 - rate); differentiable with respect to ``inputs``."""
     from faltung.ops.dropout import dropout as _dropout
-    from faltung.ops.keras_numpy import _float
-    return _dropout(_float(inputs), rate, rng=rng_for(seed, "dropout"), noise_shape=noise_shape)
+    from faltung.ops.keras_numpy import _float, multiply
+    x = _float(inputs)
+    if rate == 1:  # everything dropped: zeros, and a zero gradient
+        return multiply(x, 0.0)
+    return _dropout(x, rate, rng=rng_for(seed, "dropout"), noise_shape=noise_shape)
 
 
 def shuffle(x: object, axis: int = 0, seed: object = None) -> Any:
