@@ -227,3 +227,16 @@ def test_mc_dropout_matches_keras(tmp_path):
     assert 0.47 < _dropped(from_keras(x)) < 0.53
     assert 0.47 < _dropped(from_faltung(x)) < 0.53
     assert _dropped(from_keras.predict(x, verbose=0)) == 0.0
+
+
+def recorded_inference(k):
+    inp = k.Input((4000,))
+    return k.Model(inp, k.layers.Dropout(0.5)(inp, training=False))
+
+
+def test_a_recorded_training_false_is_overridden_by_an_explicit_training_as_in_keras():
+    x = np.ones((4, 4000), "float32")
+    for lib in (keras, faltung):
+        model = _build(recorded_inference, lib)
+        assert _dropped(model(x)) == 0.0
+        assert 0.47 < _dropped(model(x, training=True)) < 0.53
