@@ -101,6 +101,7 @@ class _Conv(Layer):
                 "bias_initializer": serialize(self.bias_initializer),
                 "kernel_regularizer": serialize(self.kernel_regularizer),
                 "bias_regularizer": serialize(self.bias_regularizer),
+                "activity_regularizer": serialize(self.activity_regularizer),
                 "kernel_constraint": serialize(self.kernel_constraint),
                 "bias_constraint": serialize(self.bias_constraint)}
 
