@@ -496,3 +496,24 @@ def test_recurrent_dropout_arguments(name: str) -> None:
     np.testing.assert_array_equal(a(x, training=True).data, b(x, training=True).data)
     assert not np.allclose(a(x, training=True).data, c(x, training=True).data)
     assert not np.allclose(a(x, training=True).data, plain(x).data)
+
+
+def test_dot_refuses_batched_products_by_name() -> None:
+    """faltung's Dot is the (batch, n) . (batch, n) product; other axes or ranks are refused
+    when the layer meets its inputs (Keras decides there too)."""
+    a, b = faltung.Input((3, 4)), faltung.Input((3, 4))
+    with pytest.raises(NotImplementedError, match="rank above 2"):
+        flayers.Dot(axes=2)([a, b])
+    with pytest.raises(NotImplementedError, match="axes=0"):
+        flayers.Dot(axes=0)([faltung.Input((3,)), faltung.Input((3,))])
+
+
+def test_activation_layer_arguments_are_validated_as_keras() -> None:
+    for make in (lambda lib: lib.layers.ReLU(negative_slope=-1.0),
+                 lambda lib: lib.layers.ReLU(threshold=-0.5),
+                 lambda lib: lib.layers.LeakyReLU(negative_slope=-0.1)):
+        with pytest.raises(ValueError) as theirs:
+            make(keras)
+        with pytest.raises(ValueError) as ours:
+            make(faltung)
+        assert str(ours.value) == str(theirs.value)

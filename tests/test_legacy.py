@@ -28,9 +28,15 @@ def test_seed_003_keras1_cnn_builds_as_keras3() -> None:
     assert model.count_params() == 320 + 13 * 13 * 32 * 10 + 10
 
 
-def test_channels_first_is_refused_clearly() -> None:
-    with pytest.raises(ValueError, match="dim_ordering='th'.*channels last"):
-        Convolution2D(32, 3, 3, dim_ordering="th")
+def test_theano_dim_ordering_is_channels_first() -> None:
+    with pytest.warns(DeprecationWarning):
+        conv = Convolution2D(32, 3, 3, dim_ordering="th")
+        pool = MaxPooling2D(dim_ordering="th")
+    assert conv.data_format == pool.data_format == "channels_first"
+    x = np.zeros((2, 1, 28, 28), np.float32)
+    assert pool(conv(x)).shape == (2, 32, 13, 13)
+    with pytest.raises(ValueError, match="dim_ordering must be 'tf' or 'th'"):
+        Convolution2D(32, 3, 3, dim_ordering="nchw")
 
 
 def test_legacy_optimizer_arguments_of_seed_004() -> None:

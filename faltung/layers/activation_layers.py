@@ -22,6 +22,10 @@ class ReLU(_Elementwise):
         super().__init__(**kwargs)
         if max_value is not None and max_value < 0:
             raise ValueError(f"ReLU {self.name!r}: max_value must be >= 0, got {max_value}")
+        for argument, value in (("negative_slope", negative_slope), ("threshold", threshold)):
+            if value is None or value < 0:
+                raise ValueError(f"{argument} of a ReLU layer cannot be None or a negative "
+                                 f"value. Received: {argument}={value}")
         self.max_value = max_value
         self.negative_slope = negative_slope
         self.threshold = threshold
@@ -49,7 +53,11 @@ class LeakyReLU(_Elementwise):
     def __init__(self, negative_slope: float = 0.3, **kwargs: Any) -> None:
         alpha = kwargs.pop("alpha", None)
         super().__init__(**kwargs)
-        self.negative_slope = float(alpha if alpha is not None else negative_slope)
+        value = alpha if alpha is not None else negative_slope
+        if value is None or value < 0:
+            raise ValueError("The negative_slope value of a Leaky ReLU layer cannot be None or "
+                             f"negative value. Expected a float. Received: negative_slope={value}")
+        self.negative_slope = float(value)
 
     def call(self, inputs: Tensor) -> Tensor:
         return ops.leaky_relu(inputs, self.negative_slope)

@@ -25,16 +25,17 @@ RENAMED = {
 
 
 def translate(layer: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Rename Keras 1 arguments in ``kwargs`` (warning once per call); 'dim_ordering' must be
-    'tf' (channels last), the only layout faltung has."""
+    """Rename Keras 1 arguments in ``kwargs`` (warning once per call); ``dim_ordering='th'``
+    (Theano's channels first) becomes ``data_format='channels_first'``, 'tf' the default."""
     old = sorted(k for k in kwargs if k in RENAMED or k == "dim_ordering")
     if not old:
         return kwargs
     ordering = kwargs.pop("dim_ordering", "tf")
-    if ordering not in ("tf", "default"):
-        raise ValueError(f"{layer}: dim_ordering={ordering!r} (channels first) is not "
-                         "supported; faltung works channels last (dim_ordering='tf')")
+    if ordering not in ("tf", "th", "default"):
+        raise ValueError(f"{layer}: dim_ordering must be 'tf' or 'th', got {ordering!r}")
     out = {RENAMED.get(k, k): v for k, v in kwargs.items()}
+    if ordering == "th":
+        out["data_format"] = "channels_first"
     warnings.warn(f"{layer}: Keras 1 argument(s) {', '.join(old)} translated to Keras 3 "
                   f"({', '.join(RENAMED.get(k, 'data_format') for k in old)})",
                   DeprecationWarning, stacklevel=3)

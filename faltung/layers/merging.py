@@ -141,12 +141,20 @@ class Dot(_Merge):
 
     def compute_output_shape(self, input_shape: Any) -> tuple:
         shapes = self._shapes(input_shape)
-        if len(shapes) != 2 or len(shapes[0]) != 2 or len(shapes[1]) != 2:
-            raise ValueError(f"Dot {self.name!r}: faltung's Dot takes two (batch, n) inputs, "
-                             f"got shapes {shapes}")
+        if len(shapes) != 2:
+            raise ValueError(f"A `Dot` layer should be called on a list of 2 inputs. "
+                             f"Received: input_shape={shapes}")
+        if len(shapes[0]) != 2 or len(shapes[1]) != 2:
+            raise NotImplementedError(
+                f"Dot {self.name!r}: inputs of shapes {shapes} (rank above 2, a batched matrix "
+                "product) are not implemented in faltung; Dot takes two (batch, n) inputs")
         a, b = self._axes(2)
-        if a != 1 or b != 1 or (shapes[0][1] is not None and shapes[1][1] is not None
-                                and shapes[0][1] != shapes[1][1]):
+        if a != 1 or b != 1:
+            raise NotImplementedError(
+                f"Dot {self.name!r}: axes={self.axes!r} is not implemented in faltung; use "
+                "axes=1 (or -1) on two (batch, n) inputs")
+        if (shapes[0][1] is not None and shapes[1][1] is not None
+                and shapes[0][1] != shapes[1][1]):
             raise ValueError(f"Dot {self.name!r}: inputs with shapes {shapes} cannot be "
                              f"multiplied along axes {self.axes}")
         return (shapes[0][0], 1)

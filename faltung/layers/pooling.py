@@ -32,6 +32,7 @@ class _Pooling2D(Layer):
                  data_format: str | None = None, **kwargs: Any) -> None:
         kwargs = translate(type(self).__name__, kwargs)
         padding = kwargs.pop("padding", padding)
+        data_format = kwargs.pop("data_format", data_format)
         super().__init__(**kwargs)
         self.pool_size = (pool_size, pool_size) if isinstance(pool_size, int) \
             else tuple(pool_size)
