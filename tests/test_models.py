@@ -24,7 +24,7 @@ def test_two_inputs_two_outputs_and_a_shared_layer_train() -> None:
     keras.utils.set_random_seed(0)
     model = two_in_two_out()
     shared = model.get_layer("shared")
-    assert len(shared._inbound_nodes) == 2
+    assert len(shared.inbound_nodes) == 2
     assert [w.path for w in shared.weights] == ["shared/kernel", "shared/bias"]
     # the shared layer's weights are counted once
     assert model.count_params() == (4 * 4 + 4) + (3 * 4 + 4) + (4 * 5 + 5) + (10 * 2 + 2) + 11
