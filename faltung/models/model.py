@@ -44,6 +44,14 @@ class Model(Trainer, Layer):
             return list(self._graph.layers)
         return list(self._layers)
 
+    @property
+    def operations(self) -> list[Any]:
+        """The layers and operation nodes (``x + y``, ``keras.ops.*``) of a Functional model
+        in run order; a subclassed model's tracked layers (Keras's ``model.operations``)."""
+        if self._graph is not None:
+            return list(self._graph.operations)
+        return list(self._layers)
+
     def _tracked_layers(self) -> list[Layer]:
         if self._graph is not None:
             return [layer for layer in self._graph.layers if layer is not self]
