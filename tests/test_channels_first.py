@@ -53,3 +53,16 @@ def test_batch_normalization_on_axis_1(training: bool) -> None:
     if training:
         out = layer(IMAGE_CF, training=True).data
         np.testing.assert_allclose(out.mean(axis=(0, 2, 3)), layer.beta.data, atol=1e-10)
+
+
+@pytest.mark.parametrize("layer", [
+    lambda: layers.MaxPooling2D(data_format="channels_first"),
+    lambda: layers.BatchNormalization(axis=1), lambda: layers.Conv2D(6, 3, groups=3)],
+    ids=["pool_cf", "bn_axis_1", "conv_groups"])
+def test_onnx_export_refuses_what_it_cannot_express(layer: object, tmp_path: object) -> None:
+    pytest.importorskip("onnx")
+    import faltung
+    from faltung.export.onnx import to_onnx
+    model = faltung.Sequential([faltung.Input((3, 8, 9)), layer()])
+    with pytest.raises(NotImplementedError, match="ONNX export"):
+        to_onnx(model, tmp_path / "m.onnx")

@@ -206,6 +206,12 @@ def _emit_layer(g: _Builder, layer: Any, ins: list[str], in_shapes: list[tuple],
     shape = in_shapes[0]
     if isinstance(layer, Model):
         return _emit_graph(g, layer, ins)
+    if getattr(layer, "data_format", None) == "channels_first" or \
+            getattr(layer, "groups", 1) != 1 or (isinstance(layer, L.BatchNormalization)
+                                                 and layer.axis % len(shape) != len(shape) - 1):
+        raise NotImplementedError(f"ONNX export: {cls} {layer.name!r} with channels_first, "
+                                  "groups or a feature axis other than the last is not "
+                                  "supported; export a channels-last model")
     if isinstance(layer, L.Dense):
         y = g.op("MatMul", [x, g.const(layer.kernel.data, f"{layer.name}_kernel")])
         if layer.bias is not None:
