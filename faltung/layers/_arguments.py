@@ -16,9 +16,11 @@ def refuse(layer: str, argument: str, value: Any, default: Any, instead: str) ->
 
 
 def check_data_format(layer: str, data_format: str | None) -> str:
-    """Keras's ``data_format``: None means the backend's, 'channels_last' (faltung's)."""
+    """Keras's ``data_format``: None means ``keras.backend.image_data_format()``."""
     if data_format is None:
-        return "channels_last"
+        from faltung import backend  # late: faltung.backend imports the layers
+
+        return backend.image_data_format()
     value = str(data_format).lower()
     if value not in ("channels_last", "channels_first"):
         raise ValueError(f"{layer}: The `data_format` argument must be one of "
