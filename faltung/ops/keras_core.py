@@ -247,3 +247,88 @@ def scan(f: Callable[[Any, Any], tuple[Any, Any]], init: Any, xs: object = None,
         ys.reverse()
     stacked = stack(ys) if ys and ys[0] is not None else None
     return carry, stacked
+
+
+def custom_gradient(f: Callable[..., tuple[Any, Callable[..., Any]]]) -> Callable[..., Any]:
+    """Decorate ``f(*args) -> (output, grad_fn)`` so that the gradient of the output with
+    respect to the tensor arguments is whatever ``grad_fn(upstream)`` returns (one gradient per
+    tensor argument, or a single one). ``f`` and ``grad_fn`` run without recording a graph; a
+    ``grad_fn(*args, upstream=None)`` written for JAX works too (upstream comes positionally)."""
+    from faltung.tensor import no_grad
+
+    def wrapped(*args: Any) -> Tensor:
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        with no_grad():
+            output, grad_fn = f(*args)
+        output = convert(output)
+
+        def backward(g: np.ndarray) -> list[np.ndarray | None]:
+            with no_grad():
+                grads = grad_fn(Tensor(g, dtype=g.dtype))
+            if not isinstance(grads, (list, tuple)):
+                grads = [grads]
+            if len(grads) != len(tensors):
+                raise ValueError(f"custom_gradient: the gradient function returned "
+                                 f"{len(grads)} gradients for {len(tensors)} tensor arguments")
+            out = []
+            for grad, t in zip(grads, tensors):
+                if grad is None:
+                    out.append(None)
+                    continue
+                array = np.asarray(grad.data if isinstance(grad, Tensor) else grad)
+                out.append(np.broadcast_to(array, t.shape).astype(t.dtype))
+            return out
+
+        return make_result(output.data, tuple(tensors), backward, "custom_gradient")
+
+    wrapped.__name__ = getattr(f, "__name__", "custom_gradient")
+    wrapped.__doc__ = f.__doc__
+    return wrapped
+
+
+def vectorized_map(function: Callable[[Any], Any], elements: Any) -> Any:
+    """``function`` on each entry along the first axis of ``elements`` (a tensor, or a list or
+    tuple of tensors passed to ``function`` together), results stacked."""
+    from faltung.ops.keras_numpy import stack
+    if isinstance(elements, (list, tuple)):
+        parts = [convert(e) for e in elements]
+        n = parts[0].shape[0]
+        if any(p.shape[0] != n for p in parts):
+            raise ValueError("vectorized_map: the elements must share their first axis, got "
+                             f"shapes {[p.shape for p in parts]}")
+        outs = [function(type(elements)(_s.getitem(p, i) for p in parts)) for i in range(n)]
+    else:
+        x = convert(elements)
+        outs = [function(_s.getitem(x, i)) for i in range(x.shape[0])]
+    if outs and isinstance(outs[0], (list, tuple)):
+        return type(outs[0])(stack([o[k] for o in outs]) for k in range(len(outs[0])))
+    return stack(outs)
+
+
+def associative_scan(f: Callable[[Any, Any], Any], elems: Any, reverse: bool = False,
+                     axis: int = 0) -> Any:
+    """Running combination along ``axis``: [a, f(a, b), f(f(a, b), c), ...] (computed in
+    order, which gives the same result for an associative ``f``); ``elems`` is a tensor or a
+    list/tuple of tensors."""
+    from faltung.ops.keras_numpy import concatenate
+    packed = isinstance(elems, (list, tuple))
+    parts = [convert(e) for e in (elems if packed else [elems])]
+    axis = normalize_axis(axis, parts[0].ndim, "associative_scan")
+    n = parts[0].shape[axis]
+    lead = (builtins.slice(None),) * axis
+
+    def entry(i: int) -> Any:
+        items = [_s.getitem(p, lead + (builtins.slice(i, i + 1),)) for p in parts]
+        return type(elems)(items) if packed else items[0]
+
+    order = range(n - 1, -1, -1) if reverse else range(n)
+    results, carry = [], None
+    for i in order:
+        carry = entry(i) if carry is None else f(carry, entry(i))
+        results.append(carry)
+    if reverse:
+        results.reverse()
+    if packed:
+        return type(elems)(concatenate([r[k] for r in results], axis=axis)
+                           for k in range(len(parts)))
+    return concatenate(results, axis=axis)

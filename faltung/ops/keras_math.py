@@ -270,3 +270,56 @@ def logdet(x: object) -> Tensor:
 
     out = np.where(sign > 0, value, np.nan)
     return make_result(np.asarray(out, dtype=x.dtype), (x,), backward, "logdet")
+
+
+def _erfinv_values(y: np.ndarray) -> np.ndarray:
+    """erf^-1 by Newton's method on erf in float64 from Giles's starting point (converges to
+    full precision in a few steps); +-inf at +-1, NaN outside [-1, 1]."""
+    y = np.asarray(y, dtype=np.float64)
+    w = -np.log(np.clip((1 - y) * (1 + y), 1e-300, None))
+    x = np.where(w < 5, np.sign(y) * np.sqrt(np.pi) / 2 * np.abs(y) * (1 + np.pi / 12 * y * y),
+                 np.sign(y) * np.sqrt(w))
+    inside = np.abs(y) < 1
+    for _ in range(60):
+        step = (_ERF(x) - y) / (2 / math.sqrt(math.pi) * np.exp(-x * x))
+        x = np.where(inside, x - step, x)
+        if np.all(np.abs(step[inside]) <= 1e-15 * np.maximum(1, np.abs(x[inside]))):
+            break
+    x = np.where(np.abs(y) == 1, np.sign(y) * np.inf, x)
+    return np.where(np.abs(y) > 1, np.nan, x)
+
+
+@keras_op
+def erfinv(x: object) -> Tensor:
+    """The inverse error function; derivative sqrt(pi) / 2 e^(erfinv(x)^2)."""
+    return _unary("erfinv", x, _erfinv_values,
+                  lambda v, out: math.sqrt(math.pi) / 2 * np.exp(out * out))
+
+
+@keras_op
+def segment_min(data: object, segment_ids: object, num_segments: int | None = None,
+                sorted: bool = False) -> Tensor:  # noqa: A002
+    """The minimum per segment (the dtype's largest value for an empty segment)."""
+    from faltung.ops import arithmetic
+    return arithmetic.negative(segment_max.__wrapped__(arithmetic.negative(convert(data)),
+                                                       segment_ids, num_segments, sorted))
+
+
+@keras_op
+def slogdet(x: object) -> tuple[Tensor, Tensor]:
+    """(sign, log|det|); the log has gradient x^-T."""
+    x = _float(x)
+    _square_matrices("slogdet", x)
+    sign, value = np.linalg.slogdet(x.data)
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        return (np.asarray(g)[..., None, None] * _mT(np.linalg.inv(x.data)),)
+
+    log = make_result(np.asarray(value, dtype=x.dtype), (x,), backward, "slogdet")
+    return _const(np.asarray(sign, dtype=x.dtype)), log
+
+
+@keras_op
+def matrix_rank(x: object, tol: float | None = None) -> Tensor:
+    x = _float(x)
+    return _const(np.asarray(np.linalg.matrix_rank(x.data, tol=tol), dtype=np.int32))

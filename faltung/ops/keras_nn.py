@@ -583,3 +583,76 @@ def dot_product_attention(query: object, key: object, value: object, bias: objec
         logits = _e.where(keep, logits, np.finfo(logits.dtype).min / 2)
     weights = _act.softmax(logits, -1)
     return einsum.__wrapped__("bnts,bsnh->btnh", weights, v)
+
+
+# -- pixel shuffles and adaptive pooling -----------------------------------------------------------
+def _nhwc(op: str, x: object, data_format: str | None) -> Tensor:
+    _channels_last(op, data_format)
+    x = convert(x)
+    if x.ndim != 4:
+        raise ValueError(f"{op}: x must have rank 4 (batch, height, width, channels), got "
+                         f"shape {x.shape}")
+    return x
+
+
+@keras_op
+def depth_to_space(x: object, block_size: int, data_format: str = "channels_last") -> Tensor:
+    """(N, H, W, C r^2) -> (N, H r, W r, C), as TensorFlow's depth_to_space."""
+    x = _nhwc("depth_to_space", x, data_format)
+    n, h, w, c = x.shape
+    r = int(block_size)
+    if r < 2 or c % (r * r):
+        raise ValueError(f"depth_to_space: channels {c} must be divisible by block_size^2 "
+                         f"with block_size >= 2, got block_size={block_size}")
+    y = _s.reshape(x, (n, h, w, r, r, c // (r * r)))
+    y = _s.transpose(y, (0, 1, 3, 2, 4, 5))
+    return _s.reshape(y, (n, h * r, w * r, c // (r * r)))
+
+
+@keras_op
+def space_to_depth(x: object, block_size: int, data_format: str = "channels_last") -> Tensor:
+    """(N, H r, W r, C) -> (N, H, W, C r^2), the inverse of :func:`depth_to_space`."""
+    x = _nhwc("space_to_depth", x, data_format)
+    n, h, w, c = x.shape
+    r = int(block_size)
+    if r < 2 or h % r or w % r:
+        raise ValueError(f"space_to_depth: height {h} and width {w} must be divisible by "
+                         f"block_size >= 2, got block_size={block_size}")
+    y = _s.reshape(x, (n, h // r, r, w // r, r, c))
+    y = _s.transpose(y, (0, 1, 3, 2, 4, 5))
+    return _s.reshape(y, (n, h // r, w // r, r * r * c))
+
+
+def _adaptive(op: str, inputs: object, output_size: object, data_format: str | None,
+              reduce: object) -> Tensor:
+    """Adaptive pooling: output cell i of an axis of length n covers [floor(i n / o),
+    ceil((i + 1) n / o)) (PyTorch's rule, which Keras follows), reduced with ``reduce``."""
+    _channels_last(op, data_format)
+    x = _float(inputs)
+    rank = _spatial(op, x)
+    sizes = (output_size,) * rank if isinstance(output_size, (int, np.integer)) \
+        else tuple(output_size)
+    if len(sizes) != rank:
+        raise ValueError(f"{op}: output_size needs {rank} entries for inputs of shape "
+                         f"{x.shape}, got {output_size}")
+    for axis, o in enumerate(sizes, start=1):
+        n = x.shape[axis]
+        pieces = []
+        for i in range(int(o)):
+            start, stop = (i * n) // o, -((-(i + 1) * n) // o)
+            index = (slice(None),) * axis + (slice(start, stop),)
+            pieces.append(reduce(_s.getitem(x, index), axis, keepdims=True))
+        x = _s.concatenate(pieces, axis=axis)
+    return x
+
+
+@keras_op
+def adaptive_average_pool(inputs: object, output_size: int | Sequence[int],
+                          data_format: str | None = None) -> Tensor:
+    return _adaptive("adaptive_average_pool", inputs, output_size, data_format, _r.mean)
+
+
+@keras_op
+def adaptive_max_pool(inputs: object, output_size: int | Sequence[int],
+                      data_format: str | None = None) -> Tensor:
+    return _adaptive("adaptive_max_pool", inputs, output_size, data_format, _r.max)

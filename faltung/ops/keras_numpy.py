@@ -1367,3 +1367,381 @@ def einsum(subscripts: str, *operands: object, **kwargs: object) -> Tensor:
         return grads
 
     return make_result(np.asarray(out), tuple(tensors), backward, "einsum")
+
+
+# -- NaN-aware reductions --------------------------------------------------------------------------
+def _without_nan(x: object, fill: float) -> tuple[Tensor, np.ndarray]:
+    """``x`` with NaNs replaced by ``fill`` (the gradient of a NaN entry is 0), and the mask of
+    the values that were not NaN."""
+    x = convert(x)
+    if x.dtype.kind != "f":
+        return x, np.ones(x.shape, dtype=bool)
+    keep = ~np.isnan(x.data)
+    return _e.where(keep, x, _const(np.asarray(fill, dtype=x.dtype))), keep
+
+
+@keras_op
+def nansum(x: object, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    return _r.sum(_without_nan(x, 0.0)[0], axis, keepdims)
+
+
+@keras_op
+def nanprod(x: object, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    return prod.__wrapped__(_without_nan(x, 1.0)[0], axis, keepdims)
+
+
+@keras_op
+def nanmean(x: object, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """The mean of the non-NaN values (NaN where there are none)."""
+    filled, keep = _without_nan(_float(x), 0.0)
+    count = np.sum(keep, axis=_axes(axis, filled.ndim, "nanmean"), keepdims=keepdims)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _a.divide(_r.sum(filled, axis, keepdims), _const(count.astype(filled.dtype)))
+
+
+@keras_op
+def nanvar(x: object, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    x = _float(x)
+    filled, keep = _without_nan(x, 0.0)
+    centred = _a.subtract(filled, nanmean.__wrapped__(x, axis, keepdims=True))
+    squares = _e.where(keep, _e.square(centred), _const(np.asarray(np.nan, x.dtype)))
+    return nanmean.__wrapped__(squares, axis, keepdims)
+
+
+@keras_op
+def nanstd(x: object, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    return _e.sqrt(nanvar.__wrapped__(x, axis, keepdims))
+
+
+@keras_op
+def nanmax(x: object, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    """The largest non-NaN value (NaN where all are NaN)."""
+    filled, keep = _without_nan(x, -np.inf)
+    out = _r.max(filled, axis, keepdims)
+    none = ~np.any(keep, axis=_axes(axis, filled.ndim, "nanmax"), keepdims=keepdims)
+    return _e.where(none, _const(np.asarray(np.nan, out.dtype)), out) if none.any() else out
+
+
+@keras_op
+def nanmin(x: object, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    filled, keep = _without_nan(x, np.inf)
+    out = _r.min(filled, axis, keepdims)
+    none = ~np.any(keep, axis=_axes(axis, filled.ndim, "nanmin"), keepdims=keepdims)
+    return _e.where(none, _const(np.asarray(np.nan, out.dtype)), out) if none.any() else out
+
+
+@keras_op
+def nanargmax(x: object, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    return _arg("nanargmax", _without_nan(x, -np.inf)[0], axis, keepdims, np.argmax)
+
+
+@keras_op
+def nanargmin(x: object, axis: int | None = None, keepdims: bool = False) -> Tensor:
+    return _arg("nanargmin", _without_nan(x, np.inf)[0], axis, keepdims, np.argmin)
+
+
+@keras_op
+def nancumsum(x: object, axis: int | None = None, dtype: object = None) -> Tensor:
+    return cumsum.__wrapped__(_without_nan(x, 0.0)[0], axis, dtype)
+
+
+@keras_op
+def nancumprod(x: object, axis: int | None = None, dtype: object = None) -> Tensor:
+    return cumprod.__wrapped__(_without_nan(x, 1.0)[0], axis, dtype)
+
+
+# -- more elementwise functions --------------------------------------------------------------------
+def _select_ignoring_nan(op: str, x1: object, x2: object, pick: object) -> Tensor:
+    """fmax / fmin: the larger / smaller value, the other one where one is NaN."""
+    a, b = broadcast_pair(op, x1, x2)
+    if a.dtype.kind != "f":
+        return _const(pick(a.data, b.data))
+    a_nan, b_nan = np.isnan(a.data), np.isnan(b.data)
+    a_f = _e.where(a_nan, b, a)
+    b_f = _e.where(b_nan, a_f, b)
+    return (_e.maximum if pick is np.fmax else _e.minimum)(a_f, b_f)
+
+
+@keras_op
+def fmax(x1: object, x2: object) -> Tensor:
+    return _select_ignoring_nan("fmax", x1, x2, np.fmax)
+
+
+@keras_op
+def fmin(x1: object, x2: object) -> Tensor:
+    return _select_ignoring_nan("fmin", x1, x2, np.fmin)
+
+
+@keras_op
+def logaddexp2(x1: object, x2: object) -> Tensor:
+    """log2(2^x1 + 2^x2) = logaddexp(x1 ln 2, x2 ln 2) / ln 2."""
+    ln2 = math.log(2)
+    return _a.divide(logaddexp.__wrapped__(_a.multiply(_float(x1), ln2),
+                                           _a.multiply(_float(x2), ln2)), ln2)
+
+
+@keras_op
+def sinc(x: object) -> Tensor:
+    """sin(pi x) / (pi x), 1 at 0; derivative (cos(pi x) - sinc(x)) / x, 0 at 0."""
+    def derivative(v: np.ndarray, out: np.ndarray) -> np.ndarray:
+        safe = np.where(v == 0, 1, v)
+        return np.where(v == 0, 0, (np.cos(np.pi * v) - out) / safe)
+
+    return _unary("sinc", x, np.sinc, derivative)
+
+
+@keras_op
+def ldexp(x1: object, x2: object) -> Tensor:
+    """x1 * 2**x2 with integer exponents x2."""
+    a, b = _float(x1), convert(x2)
+    check_broadcast("ldexp", a.shape, b.shape)
+    if b.dtype.kind not in "iu":
+        raise TypeError(f"ldexp: x2 must be integers, got dtype {b.dtype}")
+    scale = np.ldexp(np.ones((), dtype=a.dtype), b.data)
+    return _a.multiply(a, _const(scale))
+
+
+@keras_op
+def nextafter(x1: object, x2: object) -> Tensor:
+    a, b = operands(_float(x1), _float(x2))
+    check_broadcast("nextafter", a.shape, b.shape)
+    return _const(np.nextafter(a.data, b.data))
+
+
+@keras_op
+def real(x: object) -> Tensor:
+    """The real part: the tensor itself (faltung tensors are real)."""
+    return convert(x)
+
+
+@keras_op
+def imag(x: object) -> Tensor:
+    """The imaginary part of a real tensor: zeros."""
+    x = convert(x)
+    return _const(np.zeros_like(x.data))
+
+
+@keras_op
+def conj(x: object) -> Tensor:
+    return convert(x)
+
+
+conjugate = keras_op(conj.__wrapped__, "conjugate")
+
+
+@keras_op
+def isreal(x: object) -> Tensor:
+    return _const(np.ones(convert(x).shape, dtype=bool))
+
+
+@keras_op
+def angle(x: object) -> Tensor:
+    """The argument of a real number: pi for negative values, 0 otherwise (no gradient)."""
+    x = _float(x)
+    return _const(np.angle(x.data).astype(x.dtype))
+
+
+# -- integer and bit operations (no gradient) ------------------------------------------------------
+def _integers(op: str, x1: object, x2: object, fn: object) -> Tensor:
+    a, b = operands(x1, x2)
+    check_broadcast(op, a.shape, b.shape)
+    if a.dtype.kind not in "iub" or b.dtype.kind not in "iub":
+        raise TypeError(f"{op}: needs integer or bool tensors, got {a.dtype} and {b.dtype}")
+    return _const(np.asarray(fn(a.data, b.data)))
+
+
+@keras_op
+def gcd(x1: object, x2: object) -> Tensor:
+    return _integers("gcd", x1, x2, np.gcd)
+
+
+@keras_op
+def lcm(x1: object, x2: object) -> Tensor:
+    return _integers("lcm", x1, x2, np.lcm)
+
+
+@keras_op
+def bitwise_and(x: object, y: object) -> Tensor:
+    return _integers("bitwise_and", x, y, np.bitwise_and)
+
+
+@keras_op
+def bitwise_or(x: object, y: object) -> Tensor:
+    return _integers("bitwise_or", x, y, np.bitwise_or)
+
+
+@keras_op
+def bitwise_xor(x: object, y: object) -> Tensor:
+    return _integers("bitwise_xor", x, y, np.bitwise_xor)
+
+
+@keras_op
+def bitwise_invert(x: object) -> Tensor:
+    x = convert(x)
+    if x.dtype.kind not in "iub":
+        raise TypeError(f"bitwise_invert: needs an integer or bool tensor, got {x.dtype}")
+    return _const(np.invert(x.data))
+
+
+bitwise_not = keras_op(bitwise_invert.__wrapped__, "bitwise_not")
+
+
+@keras_op
+def bitwise_left_shift(x: object, y: object) -> Tensor:
+    return _integers("bitwise_left_shift", x, y, np.left_shift)
+
+
+@keras_op
+def bitwise_right_shift(x: object, y: object) -> Tensor:
+    return _integers("bitwise_right_shift", x, y, np.right_shift)
+
+
+@keras_op
+def left_shift(x: object, y: object) -> Tensor:
+    return _integers("left_shift", x, y, np.left_shift)
+
+
+@keras_op
+def right_shift(x: object, y: object) -> Tensor:
+    return _integers("right_shift", x, y, np.right_shift)
+
+
+@keras_op
+def view(x: object, dtype: object = None) -> Tensor:
+    """The same bytes read as another dtype (no gradient)."""
+    x = convert(x)
+    if dtype is None:
+        return x
+    try:
+        return _const(x.data.view(_dtype(dtype)))
+    except ValueError as error:
+        raise ValueError(f"view: a tensor of shape {x.shape} and dtype {x.dtype} cannot be "
+                         f"viewed as {dtype} ({error})") from None
+
+
+# -- windows and polynomial helpers ----------------------------------------------------------------
+def _window(op: str, x: object, fn: object) -> Tensor:
+    n = int(np.asarray(convert(x).data))
+    return _const(np.asarray(fn(n), dtype=floatx()))
+
+
+@keras_op
+def bartlett(x: object) -> Tensor:
+    return _window("bartlett", x, np.bartlett)
+
+
+@keras_op
+def blackman(x: object) -> Tensor:
+    return _window("blackman", x, np.blackman)
+
+
+@keras_op
+def hamming(x: object) -> Tensor:
+    return _window("hamming", x, np.hamming)
+
+
+@keras_op
+def hanning(x: object) -> Tensor:
+    return _window("hanning", x, np.hanning)
+
+
+@keras_op
+def kaiser(x: object, beta: float) -> Tensor:
+    return _window("kaiser", x, lambda n: np.kaiser(n, float(beta)))
+
+
+@keras_op
+def vander(x: object, N: int | None = None, increasing: bool = False) -> Tensor:  # noqa: N803
+    """Columns x^(N-1), ..., x^0 (or increasing), from differentiable powers."""
+    x = convert(x)
+    if x.ndim != 1:
+        raise ValueError(f"vander: x must be 1-D, got shape {x.shape}")
+    n = x.shape[0] if N is None else int(N)
+    powers = np.arange(n) if increasing else np.arange(n)[::-1]
+    if x.dtype.kind != "f":
+        return _const(np.vander(x.data, n, increasing=increasing))
+    columns = _a.power(_s.reshape(x, (-1, 1)), _const(powers.astype(x.dtype)))
+    return columns
+
+
+@keras_op
+def trapezoid(y: object, x: object = None, dx: float = 1.0, axis: int = -1) -> Tensor:
+    """The trapezoidal rule along ``axis``: sum of (y_i + y_i+1) / 2 times the spacing."""
+    y = _float(y)
+    axis = normalize_axis(axis, y.ndim, "trapezoid")
+    n = y.shape[axis]
+    head = [slice(None)] * y.ndim
+    tail = [slice(None)] * y.ndim
+    head[axis], tail[axis] = slice(0, n - 1), slice(1, n)
+    pairs = _a.multiply(_a.add(_s.getitem(y, tuple(head)), _s.getitem(y, tuple(tail))), 0.5)
+    if x is None:
+        return _a.multiply(_r.sum(pairs, axis), dx)
+    spacing = diff.__wrapped__(_float(x), axis=-1 if convert(x).ndim == 1 else axis)
+    if spacing.ndim == 1 and y.ndim > 1:
+        shape = [1] * y.ndim
+        shape[axis] = -1
+        spacing = _s.reshape(spacing, shape)
+    return _r.sum(_a.multiply(pairs, spacing), axis)
+
+
+@keras_op
+def cdist(x: object, y: object) -> Tensor:
+    """Euclidean distances between the rows of x (..., n, d) and y (..., m, d)."""
+    a, b = operands(_float(x), _float(y))
+    if a.ndim < 2 or b.ndim < 2 or a.shape[-1] != b.shape[-1]:
+        raise ValueError(f"cdist: x and y need shapes (..., n, d) and (..., m, d), got "
+                         f"{a.shape} and {b.shape}")
+    diffs = _a.subtract(expand_dims.__wrapped__(a, -2), expand_dims.__wrapped__(b, -3))
+    return _e.sqrt(_r.sum(_e.square(diffs), -1))
+
+
+@keras_op
+def corrcoef(x: object) -> Tensor:
+    """Pearson correlation between the rows of x (variables in rows, observations in
+    columns)."""
+    x = _float(x)
+    if x.ndim == 1:
+        x = _s.reshape(x, (1, -1))
+    centred = _a.subtract(x, _r.mean(x, 1, keepdims=True))
+    cov = _a.matmul(centred, _s.transpose(centred))
+    scale = _e.sqrt(diagonal.__wrapped__(cov))
+    out = _a.divide(cov, _a.multiply(_s.reshape(scale, (-1, 1)), _s.reshape(scale, (1, -1))))
+    return _e.clip(out, -1.0, 1.0)
+
+
+@keras_op
+def correlate(x1: object, x2: object, mode: str = "valid") -> Tensor:
+    """The cross-correlation of two 1-D tensors (``np.correlate``), from differentiable
+    gathers: out[k] = sum_n x1[n + k - offset] x2[n]."""
+    a, b = operands(_float(x1), _float(x2))
+    if a.ndim != 1 or b.ndim != 1:
+        raise ValueError(f"correlate: x1 and x2 must be 1-D, got {a.shape} and {b.shape}")
+    if mode not in ("valid", "same", "full"):
+        raise ValueError(f"correlate: mode must be 'valid', 'same' or 'full', got {mode!r}")
+    n, m = a.shape[0], b.shape[0]
+    if n < m:  # np.correlate swaps (and reverses) so that the longer one slides
+        return flip.__wrapped__(correlate.__wrapped__(b, a, mode))
+    full = n + m - 1
+    padded = _s.pad(a, [(m - 1, m - 1)])
+    starts = np.arange(full)
+    windows = _s.getitem(padded, starts[:, None] + np.arange(m))
+    out = _r.sum(_a.multiply(windows, b), -1)
+    if mode == "full":
+        return out
+    if mode == "valid":
+        return _s.getitem(out, slice(m - 1, n))
+    start = (m - 1) // 2
+    return _s.getitem(out, slice(start, start + n))
+
+
+@keras_op
+def histogram(x: object, bins: int = 10, range: tuple[float, float] | None = None) \
+        -> tuple[Tensor, Tensor]:  # noqa: A002
+    """Counts of a 1-D tensor in equal-width bins, and the bin edges (no gradient); the counts
+    are floats, as Keras on TensorFlow returns them."""
+    x = convert(x)
+    if x.ndim != 1:
+        raise ValueError(f"histogram: x must be 1-D, got shape {x.shape}")
+    counts, edges = np.histogram(x.data, bins=bins, range=range)
+    dtype = _float(x).dtype
+    return _const(counts.astype(dtype)), _const(edges.astype(dtype))
