@@ -323,3 +323,142 @@ def slogdet(x: object) -> tuple[Tensor, Tensor]:
 def matrix_rank(x: object, tol: float | None = None) -> Tensor:
     x = _float(x)
     return _const(np.asarray(np.linalg.matrix_rank(x.data, tol=tol), dtype=np.int32))
+
+
+@keras_op
+def segment_prod(data: object, segment_ids: object, num_segments: int | None = None,
+                 sorted: bool = False) -> Tensor:  # noqa: A002
+    """The product per segment (1 for an empty segment), one differentiable product per
+    segment."""
+    from faltung.ops.keras_numpy import prod, stack
+    data, ids, n = _segments("segment_prod", data, segment_ids, num_segments)
+    rows = []
+    for s in range(n):
+        picked = np.flatnonzero(ids == s)
+        if picked.size:
+            rows.append(prod.__wrapped__(_s.getitem(data, picked), axis=0))
+        else:
+            rows.append(_const(np.ones(data.shape[1:], dtype=data.dtype)))
+    return stack.__wrapped__(rows, axis=0)
+
+
+def _triangular(x: Tensor, lower: bool) -> Tensor:
+    keep = np.tri(x.shape[-2], x.shape[-1], dtype=bool)
+    if not lower:
+        keep = keep.T
+    from faltung.ops import elementwise
+    return elementwise.where(keep, x, _const(np.zeros((), x.dtype)))
+
+
+@keras_op
+def cholesky(x: object, upper: bool = False) -> Tensor:
+    """The Cholesky factor L (x = L L^T) of symmetric positive-definite matrices, or L^T.
+    Gradient (Murray 2016): S = L^-T Phi(L^T dL) L^-1 symmetrised, Phi the lower triangle with
+    the diagonal halved; like TensorFlow it assumes x symmetric."""
+    x = _float(x)
+    _square_matrices("cholesky", x)
+    try:
+        low = np.linalg.cholesky(x.data)
+    except np.linalg.LinAlgError:
+        raise ValueError(f"cholesky: the matrix of shape {x.shape} is not positive "
+                         "definite") from None
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        if upper:
+            g = _mT(g)
+        phi = np.tril(_mT(low) @ g)
+        phi -= 0.5 * np.eye(x.shape[-1]) * phi
+        inv = np.linalg.inv(low)
+        s = _mT(inv) @ phi @ inv
+        return (0.5 * (s + _mT(s)),)
+
+    return make_result(_mT(low).copy() if upper else low, (x,), backward, "cholesky")
+
+
+@keras_op
+def cholesky_inverse(x: object, upper: bool = False) -> Tensor:
+    """The inverse of A from its Cholesky factor (A = L L^T, or U^T U with upper=True)."""
+    from faltung.ops import arithmetic
+    factor = _triangular(_float(x), lower=not upper)
+    axes = tuple(range(factor.ndim - 2)) + (factor.ndim - 1, factor.ndim - 2)
+    transposed = _s.transpose(factor, axes)
+    a = arithmetic.matmul(transposed, factor) if upper else arithmetic.matmul(factor, transposed)
+    return inv.__wrapped__(a)
+
+
+@keras_op
+def solve_triangular(a: object, b: object, lower: bool = False) -> Tensor:
+    """x with a x = b, reading only the lower (or upper) triangle of a."""
+    return solve.__wrapped__(_triangular(_float(a), lower=lower), b)
+
+
+@keras_op
+def eigh(x: object) -> tuple[Tensor, Tensor]:
+    """Eigenvalues (ascending) and eigenvectors of symmetric matrices. Gradient:
+    V (diag(dw) + F o (V^T dV)) V^T, F_ij = 1 / (w_j - w_i), symmetrised; distinct eigenvalues
+    are needed for the eigenvector part (as in every framework)."""
+    x = _float(x)
+    _square_matrices("eigh", x)
+    w, v = np.linalg.eigh(x.data)
+    values = make_result(w, (x,), lambda g: (_eigh_grad(w, v, g, None),), "eigh")
+    vectors = make_result(v, (x,), lambda g: (_eigh_grad(w, v, None, g),), "eigh")
+    return values, vectors
+
+
+def _eigh_grad(w: np.ndarray, v: np.ndarray, gw: np.ndarray | None,
+               gv: np.ndarray | None) -> np.ndarray:
+    inner = np.zeros(v.shape, dtype=v.dtype)
+    if gw is not None:
+        inner = inner + np.eye(w.shape[-1]) * gw[..., None, :]
+    if gv is not None:
+        gap = w[..., None, :] - w[..., :, None]
+        with np.errstate(divide="ignore"):
+            f = np.where(np.eye(w.shape[-1], dtype=bool), 0, 1 / np.where(gap == 0, np.inf, gap))
+        inner = inner + f * (_mT(v) @ gv)
+    grad = v @ inner @ _mT(v)
+    return 0.5 * (grad + _mT(grad))
+
+
+def _no_backward(op: str, what: str) -> object:
+    def backward(g: np.ndarray) -> tuple[np.ndarray]:
+        raise NotImplementedError(f"{op}: the gradient of {what} is not implemented in "
+                                  "faltung; use the op outside the differentiated computation "
+                                  "(ops.stop_gradient on its input)")
+    return backward
+
+
+@keras_op
+def qr(x: object, mode: str = "reduced") -> tuple[Tensor, Tensor]:
+    """The QR decomposition (LAPACK's signs, as TensorFlow). No gradient: a backward pass
+    through it raises NotImplementedError."""
+    if mode not in ("reduced", "complete"):
+        raise ValueError(f"qr: mode must be 'reduced' or 'complete', got {mode!r}")
+    x = _float(x)
+    if x.ndim < 2:
+        raise ValueError(f"qr: x needs at least 2 axes, got shape {x.shape}")
+    q, r = np.linalg.qr(x.data, mode=mode)
+    backward = _no_backward("qr", "the QR factors")
+    return make_result(q, (x,), backward, "qr"), make_result(r, (x,), backward, "qr")
+
+
+@keras_op
+def svd(x: object, full_matrices: bool = True, compute_uv: bool = True) \
+        -> Tensor | tuple[Tensor, Tensor, Tensor]:
+    """Singular value decomposition u, s, vh (x = u diag(s) vh). The singular values alone
+    (compute_uv=False) have the gradient u diag(ds) vh; the singular vectors have none here
+    (NotImplementedError in backward)."""
+    x = _float(x)
+    if x.ndim < 2:
+        raise ValueError(f"svd: x needs at least 2 axes, got shape {x.shape}")
+    u, s, vh = np.linalg.svd(x.data, full_matrices=False)
+
+    def backward_s(g: np.ndarray) -> tuple[np.ndarray]:
+        return ((u * g[..., None, :]) @ vh,)
+
+    values = make_result(s, (x,), backward_s, "svd")
+    if not compute_uv:
+        return values
+    if full_matrices:
+        u, s_full, vh = np.linalg.svd(x.data, full_matrices=True)
+    backward = _no_backward("svd", "the singular vectors")
+    return make_result(u, (x,), backward, "svd"), values, make_result(vh, (x,), backward, "svd")

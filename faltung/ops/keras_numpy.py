@@ -790,7 +790,7 @@ def cumprod(x: object, axis: int | None = None, dtype: object = None) -> Tensor:
 
 @keras_op
 def median(x: object, axis: Axis = None, keepdims: bool = False) -> Tensor:
-    return quantile.__wrapped__(x, 0.5, axis=axis, keepdims=keepdims)
+    return _quantile("median", x, 0.5, axis, "linear", keepdims, skip_nan=False)
 
 
 @keras_op
@@ -798,29 +798,45 @@ def quantile(x: object, q: object, axis: Axis = None, method: str = "linear",
              keepdims: bool = False) -> Tensor:
     """Quantiles with linear interpolation between the two closest sorted values (the gradient
     goes to those two values)."""
+    return _quantile("quantile", x, q, axis, method, keepdims, skip_nan=False)
+
+
+def _quantile(op: str, x: object, q: object, axis: Axis, method: str, keepdims: bool,
+              skip_nan: bool) -> Tensor:
     if method != "linear":
-        raise NotImplementedError(f"quantile: method={method!r} is not supported; use "
+        raise NotImplementedError(f"{op}: method={method!r} is not supported; use "
                                   "method='linear'")
     x = _float(x)
-    axes = _axes(axis, x.ndim, "quantile")
+    axes = _axes(axis, x.ndim, op)
     if axes is None:
         axes = tuple(range(x.ndim))
     rest = tuple(i for i in range(x.ndim) if i not in axes)
     moved = _s.transpose(x, rest + axes)
     flat = _s.reshape(moved, tuple(x.shape[i] for i in rest) + (-1,))
-    n = flat.shape[-1]
-    order = np.argsort(flat.data, axis=-1, kind="stable")
+    order = np.argsort(flat.data, axis=-1, kind="stable")  # NaN sorts last
     ranked = take_along_axis.__wrapped__(flat, order, axis=-1)
     qs = np.asarray(convert(q).data, dtype=np.float64)
-    position = qs * (n - 1)
+    if skip_nan:
+        count = np.sum(~np.isnan(flat.data), axis=-1, keepdims=True)
+    else:
+        count = np.full(flat.shape[:-1] + (1,), flat.shape[-1])
+    last = np.maximum(count - 1, 0)
+    position = np.multiply.outer(qs, last) if qs.ndim else qs * last
     low = np.floor(position).astype(np.intp)
-    high = np.minimum(low + 1, n - 1)
+    high = np.minimum(low + 1, last)
     frac = (position - low).astype(x.dtype)
-    lo = _s.getitem(ranked, (Ellipsis, low))
-    hi = _s.getitem(ranked, (Ellipsis, high))
+    if qs.ndim:  # one quantile per leading entry: move that axis last for the gather
+        low, high, frac = (np.moveaxis(a[..., 0], 0, -1) for a in (low, high, frac))
+    lo = take_along_axis.__wrapped__(ranked, low, axis=-1)
+    hi = take_along_axis.__wrapped__(ranked, high, axis=-1)
     out = _a.add(lo, _a.multiply(_a.subtract(hi, lo), _const(frac)))
-    if qs.ndim == 1:
+    if skip_nan and not count.all():
+        empty = np.broadcast_to(count == 0, out.shape)
+        out = _e.where(empty, _const(np.asarray(np.nan, x.dtype)), out)
+    if qs.ndim:
         out = _s.transpose(out, (out.ndim - 1,) + tuple(range(out.ndim - 1)))
+    else:
+        out = _s.squeeze(out, -1)
     if keepdims:
         shape = list(x.shape)
         for a in axes:
@@ -830,10 +846,29 @@ def quantile(x: object, q: object, axis: Axis = None, method: str = "linear",
 
 
 @keras_op
+def nanquantile(x: object, q: object, axis: Axis = None, method: str = "linear",
+                keepdims: bool = False) -> Tensor:
+    """:func:`quantile` of the non-NaN values (NaN where there are none)."""
+    return _quantile("nanquantile", x, q, axis, method, keepdims, skip_nan=True)
+
+
+@keras_op
+def nanpercentile(x: object, q: object, axis: Axis = None, method: str = "linear",
+                  keepdims: bool = False) -> Tensor:
+    return _quantile("nanpercentile", x, np.asarray(convert(q).data, np.float64) / 100, axis,
+                     method, keepdims, skip_nan=True)
+
+
+@keras_op
+def nanmedian(x: object, axis: Axis = None, keepdims: bool = False) -> Tensor:
+    return _quantile("nanmedian", x, 0.5, axis, "linear", keepdims, skip_nan=True)
+
+
+@keras_op
 def percentile(x: object, q: object, axis: Axis = None, method: str = "linear",
                keepdims: bool = False) -> Tensor:
-    return quantile.__wrapped__(x, np.asarray(convert(q).data, np.float64) / 100, axis, method,
-                                keepdims)
+    return _quantile("percentile", x, np.asarray(convert(q).data, np.float64) / 100, axis,
+                     method, keepdims, skip_nan=False)
 
 
 # -- shape and indexing ----------------------------------------------------------------------------
@@ -1745,3 +1780,44 @@ def histogram(x: object, bins: int = 10, range: tuple[float, float] | None = Non
     counts, edges = np.histogram(x.data, bins=bins, range=range)
     dtype = _float(x).dtype
     return _const(counts.astype(dtype)), _const(edges.astype(dtype))
+
+
+@keras_op
+def unique(x: object, sorted: bool = True, return_index: bool = False,  # noqa: A002
+           return_inverse: bool = False, return_counts: bool = False, axis: int | None = None,
+           size: int | None = None, fill_value: object = None) -> Tensor | tuple[Tensor, ...]:
+    """The distinct values (of the flattened tensor, or the distinct slices along ``axis``),
+    sorted or in order of first appearance; optionally their first indices, the inverse map and
+    the counts, all int32. ``size`` pads (with ``fill_value``, default 0) or cuts the values to
+    a fixed length. No gradient."""
+    x = convert(x)
+    data = x.data if axis is not None else x.data.reshape(-1)
+    values, first, inverse, counts = np.unique(data, return_index=True, return_inverse=True,
+                                               return_counts=True, axis=axis)
+    inverse = inverse.reshape(-1)
+    if not sorted:
+        order = np.argsort(first, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(order.size)
+        values = np.take(values, order, axis=0 if axis is None else axis)
+        first, counts, inverse = first[order], counts[order], rank[inverse]
+    if size is not None:
+        n = values.shape[0 if axis is None else axis]
+        if size < n:
+            values = np.take(values, np.arange(size), axis=0 if axis is None else axis)
+            first, counts = first[:size], counts[:size]
+        elif size > n:
+            pad = [(0, 0)] * values.ndim
+            pad[0 if axis is None else axis] = (0, size - n)
+            values = np.pad(values, pad, constant_values=0 if fill_value is None else
+                            fill_value)
+            first = np.pad(first, (0, size - n))
+            counts = np.pad(counts, (0, size - n))
+    out = [_const(values)]
+    if return_index:
+        out.append(_const(first.astype(np.int32)))
+    if return_inverse:
+        out.append(_const(inverse.astype(np.int32)))
+    if return_counts:
+        out.append(_const(counts.astype(np.int32)))
+    return out[0] if len(out) == 1 else tuple(out)
