@@ -345,6 +345,22 @@ def test_custom_gradient_needs_one_gradient_per_tensor():
         ops.sum(f(a, b)).backward()
 
 
+def test_tensor_operators_as_keras():
+    x = Tensor(np.array([1.0, -2.0, 3.0]))
+    np.testing.assert_array_equal((x > 0).data, [True, False, True])
+    np.testing.assert_array_equal((x <= 1).data, [True, True, False])
+    np.testing.assert_array_equal((2 < x).data, [False, False, True])
+    np.testing.assert_array_equal(abs(x).data, [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal((x % 2).data, [1.0, 0.0, 1.0])
+    np.testing.assert_array_equal((x // 2).data, [0.0, -1.0, 1.0])
+    np.testing.assert_array_equal(((x > 0) & (x < 3)).data, [True, False, False])
+    np.testing.assert_array_equal((~(x > 0)).data, [False, True, False])
+    i = ops.convert_to_tensor(np.array([1, 2, 3], np.int32))
+    np.testing.assert_array_equal((i & 1).data, [1, 0, 1])
+    np.testing.assert_array_equal((i | 4).data, [5, 6, 7])
+    assert x == x and x != Tensor(x.data) and len({x, x}) == 1  # identity, hashable
+
+
 def test_sub_namespaces():
     assert ops.numpy.add is ops.add and ops.nn.relu is ops.relu
     assert ops.linalg.inv is ops.inv and ops.math.logsumexp is ops.logsumexp

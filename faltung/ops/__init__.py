@@ -21,6 +21,7 @@ stay here for the layers. Importing this package also gives
 
 from faltung.ops import arithmetic as _arithmetic
 from faltung.ops import elementwise as _elementwise
+from faltung.ops import keras_numpy
 from faltung.ops import reduction as _reduction
 from faltung.ops import shape as _shape  # the module: bound before ops.shape()
 from faltung.ops.activation import hard_step, linear
@@ -454,6 +455,32 @@ def _install_operators() -> None:
     t.transpose = lambda self, *axes: s.transpose(
         self, (axes[0] if len(axes) == 1 and not isinstance(axes[0], int) else axes) or None)
     t.T = property(lambda self: s.transpose(self))
+    # comparisons give bool tensors (== and != stay identity tests: tensors are hashable and
+    # live in lists and dicts); %, //, abs(), +x and the logical/bitwise operators as Keras
+    n = keras_numpy
+    t.__lt__ = n.less.__wrapped__
+    t.__le__ = n.less_equal.__wrapped__
+    t.__gt__ = n.greater.__wrapped__
+    t.__ge__ = n.greater_equal.__wrapped__
+    t.__abs__ = n.abs.__wrapped__
+    t.__pos__ = lambda self: self
+    t.__mod__ = n.mod.__wrapped__
+    t.__rmod__ = lambda self, other: n.mod.__wrapped__(other, self)
+    t.__floordiv__ = n.floor_divide.__wrapped__
+    t.__rfloordiv__ = lambda self, other: n.floor_divide.__wrapped__(other, self)
+    t.__and__ = t.__rand__ = lambda self, other: _logical_or_bitwise(self, other, "and")
+    t.__or__ = t.__ror__ = lambda self, other: _logical_or_bitwise(self, other, "or")
+    t.__xor__ = t.__rxor__ = lambda self, other: _logical_or_bitwise(self, other, "xor")
+    t.__invert__ = lambda self: (n.logical_not.__wrapped__(self) if self.dtype == bool
+                                 else n.bitwise_invert.__wrapped__(self))
+
+
+def _logical_or_bitwise(x: Tensor, other: object, kind: str) -> Tensor:
+    """``&``, ``|``, ``^``: logical for bool tensors, bitwise for integer ones."""
+    n = keras_numpy
+    if x.dtype == bool and _shape.convert(other).dtype == bool:
+        return getattr(n, f"logical_{kind}").__wrapped__(x, other)
+    return getattr(n, f"bitwise_{kind}").__wrapped__(x, other)
 
 
 _install_operators()
