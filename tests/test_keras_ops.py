@@ -71,7 +71,7 @@ def test_no_gradient_ops_return_constants(case):
 @pytest.mark.oracle
 @pytest.mark.parametrize("case", [c for c in CASES if c.oracle], ids=lambda c: c.id)
 def test_values_match_keras(case):
-    """Same inputs (float32), same values as keras.ops on TensorFlow."""
+    """Same inputs (float32), same dtype and values as keras.ops on TensorFlow."""
     keras = pytest.importorskip("keras")
     arrays = [a.astype(np.float32) if a.dtype == np.float64 else a for a in _inputs(case, 1)]
     theirs = case.fn(keras.ops, *arrays)
@@ -80,11 +80,11 @@ def test_values_match_keras(case):
     got = _values(case.fn(ops, *arrays))
     expected, got = np.asarray(expected), np.asarray(got)
     assert got.shape == expected.shape, f"{case.name}: shape {got.shape} != {expected.shape}"
-    if expected.dtype.kind == "b":
-        assert got.dtype.kind == "b"
+    if expected.dtype.kind in "biu":
+        assert got.dtype == expected.dtype
         np.testing.assert_array_equal(got, expected)
     else:
-        assert got.dtype.kind == expected.dtype.kind, f"{got.dtype} vs {expected.dtype}"
+        assert got.dtype == expected.dtype
         np.testing.assert_allclose(got, expected, rtol=case.rtol, atol=1e-6)
 
 

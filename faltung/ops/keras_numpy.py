@@ -1219,8 +1219,10 @@ def bincount(x: object, weights: object = None, minlength: int = 0, sparse: bool
     if data.ndim == 2:
         rows = [np.bincount(r, None if w is None else w[i], minlength=builtins.max(
             minlength, int(data.max(initial=-1)) + 1)) for i, r in enumerate(data)]
-        return _const(np.stack(rows))
-    return _const(np.bincount(data, w, minlength=minlength))
+        out = np.stack(rows)
+    else:
+        out = np.bincount(data, w, minlength=minlength)
+    return _const(out.astype(np.int32) if w is None else out.astype(convert(weights).dtype))
 
 
 @keras_op
@@ -1243,8 +1245,9 @@ def select(condlist: Sequence[object], choicelist: Sequence[object], default: ob
 
 
 @keras_op
-def size(x: object) -> int:
-    return convert(x).size
+def size(x: object) -> Tensor:
+    """The number of values, as an int32 scalar tensor (as Keras)."""
+    return _const(np.asarray(convert(x).size, dtype=np.int32))
 
 
 @keras_op
