@@ -18,6 +18,7 @@ from faltung import losses
 from faltung.losses import squeeze_or_expand_to_same_rank
 from faltung.optimizers.base import auto_name, to_snake_case
 from faltung.tensor import Tensor
+from faltung.variables import Variable
 
 F32 = np.float32
 
@@ -114,7 +115,6 @@ class Metric:
     def __setattr__(self, name: str, value: Any) -> None:
         tracked = self.__dict__.get("_variables")
         if tracked is not None:
-            from faltung.variables import Variable
             if isinstance(value, Variable) and not any(v is value for v in tracked):
                 tracked.append(value)
             elif isinstance(value, Metric) and not any(m is value for m in self._metrics):
@@ -129,7 +129,6 @@ class Metric:
     def add_variable(self, shape: Any, initializer: Any, dtype: object = None,
                      aggregation: str = "sum", name: str | None = None) -> Any:
         """A non-trainable state variable of this metric (Keras's ``add_variable``)."""
-        from faltung.variables import Variable
         self._check_super_called()
         if shape is None:
             shape = ()
