@@ -518,3 +518,24 @@ def test_activation_layer_arguments_are_validated_as_keras() -> None:
         with pytest.raises(ValueError) as ours:
             make(faltung)
         assert str(ours.value) == str(theirs.value)
+
+
+def test_activity_regularizer_of_any_layer_survives_keras_files(tmp_path: Any) -> None:
+    """A layer's activity_regularizer in a .keras file written by Keras is loaded (and applied),
+    also on layers whose own signature does not list it."""
+    def build(lib: Any) -> Any:
+        return lib.Sequential([lib.Input((6, 6, 2)),
+                               lib.layers.MaxPooling2D(activity_regularizer="l1"),
+                               lib.layers.Flatten(), lib.layers.Dense(2)])
+    keras.utils.set_random_seed(0)
+    k = build(keras)
+    path = str(tmp_path / "k.keras")
+    k.save(path)
+    f = faltung.models.load_model(path)
+    x = np.random.default_rng(0).normal(size=(3, 6, 6, 2)).astype(np.float32)
+    assert f.layers[0].get_config()["activity_regularizer"] == \
+        _plain(k.layers[0].get_config()["activity_regularizer"])
+    k(x)
+    f(x)
+    np.testing.assert_allclose([float(v.data) for v in f.losses],
+                               [float(np.asarray(v)) for v in k.losses], rtol=RTOL)

@@ -16,7 +16,7 @@ from faltung.layers.layer import Layer, _flatten
 # Keras 3 layer arguments that faltung does not implement, with the value at which they change
 # nothing: a config carrying that value loads; any other value is refused with a clear error.
 IGNORABLE = {
-    "groups": 1, "quantization_config": None, "activity_regularizer": None,
+    "groups": 1, "quantization_config": None,
     "kernel_constraint": None, "bias_constraint": None, "beta_constraint": None,
     "gamma_constraint": None, "alpha_constraint": None, "embeddings_constraint": None,
     "synchronized": False, "renorm": False, "renorm_clipping": None, "renorm_momentum": 0.99,
