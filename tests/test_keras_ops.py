@@ -359,6 +359,14 @@ def test_tensor_operators_as_keras():
     np.testing.assert_array_equal((i & 1).data, [1, 0, 1])
     np.testing.assert_array_equal((i | 4).data, [5, 6, 7])
     assert x == x and x != Tensor(x.data) and len({x, x}) == 1  # identity, hashable
+    rows = Tensor(np.arange(6.0).reshape(3, 2), requires_grad=True)
+    first, second, third = rows
+    assert [r.data.tolist() for r in rows] == [[0, 1], [2, 3], [4, 5]]
+    ops.sum(ops.multiply(second, 2.0)).backward()
+    np.testing.assert_array_equal(rows.grad, [[0, 0], [2, 2], [0, 0]])
+    with pytest.raises(TypeError, match="0-d"):
+        iter(Tensor(1.0)).__next__()
+    assert f"{ops.sum(x):.3f}" == "2.000" and f"{x}" == str(x)
 
 
 def test_sub_namespaces():

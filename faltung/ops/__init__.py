@@ -19,6 +19,8 @@ stay here for the layers. Importing this package also gives
 :class:`~faltung.tensor.Tensor` its operators.
 """
 
+from collections.abc import Iterator
+
 from faltung.ops import arithmetic as _arithmetic
 from faltung.ops import elementwise as _elementwise
 from faltung.ops import keras_numpy
@@ -471,8 +473,27 @@ def _install_operators() -> None:
     t.__and__ = t.__rand__ = lambda self, other: _logical_or_bitwise(self, other, "and")
     t.__or__ = t.__ror__ = lambda self, other: _logical_or_bitwise(self, other, "or")
     t.__xor__ = t.__rxor__ = lambda self, other: _logical_or_bitwise(self, other, "xor")
+    t.__iter__ = _iterate
+    t.__format__ = _format
     t.__invert__ = lambda self: (n.logical_not.__wrapped__(self) if self.dtype == bool
                                  else n.bitwise_invert.__wrapped__(self))
+
+
+def _iterate(x: Tensor) -> Iterator[Tensor]:
+    """Rows along the first axis (each keeps its gradient), as iterating a Keras tensor."""
+    if x.ndim == 0:
+        raise TypeError("iteration over a 0-d tensor")
+    for i in range(x.shape[0]):
+        yield _shape.getitem(x, i)
+
+
+def _format(x: Tensor, spec: str) -> str:
+    """``f"{loss:.4f}"`` works for a single value (as for a TensorFlow eager tensor)."""
+    if not spec:
+        return str(x)
+    if x.size != 1:
+        raise TypeError(f"unsupported format string {spec!r} for a tensor of shape {x.shape}")
+    return format(x.data.item(), spec)
 
 
 def _logical_or_bitwise(x: Tensor, other: object, kind: str) -> Tensor:
