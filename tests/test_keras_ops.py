@@ -251,6 +251,14 @@ def test_sparsemax_is_the_projection_onto_the_simplex():
     np.testing.assert_allclose(p[1], [0.0, 0.0, 1.0, 0.0])
 
 
+def test_convert_to_tensor_of_a_list_of_tensors_keeps_the_gradient():
+    a = Tensor(np.array([1.0, 2.0]), requires_grad=True)
+    out = ops.convert_to_tensor([a, [3.0, 4.0]])
+    assert out.shape == (2, 2)
+    ops.sum(ops.multiply(out, 3.0)).backward()
+    np.testing.assert_array_equal(a.grad, [3.0, 3.0])
+
+
 def test_stop_gradient_blocks_the_gradient():
     x = Tensor(np.array([1.0, 2.0]), requires_grad=True)
     ops.sum(ops.multiply(x, ops.stop_gradient(x))).backward()

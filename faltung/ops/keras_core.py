@@ -52,7 +52,15 @@ def convert_to_tensor(x: object, dtype: object = None, sparse: bool | None = Non
     if ragged:
         raise NotImplementedError("convert_to_tensor: ragged=True is not supported; pad the "
                                   "rows (keras.utils.pad_sequences) to one length")
+    if isinstance(x, (list, tuple)) and _holds_tensor(x):  # stacked, keeping the gradients
+        from faltung.ops.keras_numpy import stack
+        return convert_to(stack.__wrapped__([convert_to_tensor(v) for v in x]), dtype)
     return convert_to(x, dtype)
+
+
+def _holds_tensor(values: list | tuple) -> bool:
+    return any(isinstance(v, Tensor) or (isinstance(v, (list, tuple)) and _holds_tensor(v))
+               for v in values)
 
 
 def convert_to_numpy(x: object) -> np.ndarray:
