@@ -426,13 +426,13 @@ def test_dilated_transposed_convolution_matches_torch() -> None:
     kw)."""
     torch = pytest.importorskip("torch")
     x = _inputs(SPECS["Conv2DTranspose"], "dilation_rate")[0]
-    f = flayers.Conv2DTranspose(3, 3, strides=2, dilation_rate=2, output_padding=1)
+    f = flayers.Conv2DTranspose(3, 3, dilation_rate=2)
     out = f(x).data
     kernel, bias = f.get_weights()
     expected = torch.nn.functional.conv_transpose2d(
         torch.from_numpy(x.transpose(0, 3, 1, 2)),
         torch.from_numpy(kernel.transpose(3, 2, 0, 1).copy()), torch.from_numpy(bias),
-        stride=2, output_padding=1, dilation=2).numpy().transpose(0, 2, 3, 1)
+        dilation=2).numpy().transpose(0, 2, 3, 1)
     np.testing.assert_allclose(out, expected, rtol=RTOL, atol=ATOL)
     assert f.get_config()["dilation_rate"] == (2, 2)
 
@@ -497,6 +497,18 @@ def test_recurrent_dropout_arguments(name: str) -> None:
     np.testing.assert_array_equal(a(x, training=True).data, b(x, training=True).data)
     assert not np.allclose(a(x, training=True).data, c(x, training=True).data)
     assert not np.allclose(a(x, training=True).data, plain(x).data)
+
+
+@pytest.mark.parametrize("name", ["Conv2D", "Conv2DTranspose"])
+def test_convolution_argument_errors_are_keras_errors(name: str) -> None:
+    for kwargs in ({"strides": 2, "dilation_rate": 2}, {"groups": 0}, {"groups": 3}):
+        if "groups" in kwargs and name == "Conv2DTranspose":
+            continue
+        with pytest.raises(ValueError) as theirs:
+            getattr(keras.layers, name)(4, 3, **kwargs)
+        with pytest.raises(ValueError) as ours:
+            getattr(flayers, name)(4, 3, **kwargs)
+        assert str(ours.value) == str(theirs.value)
 
 
 def test_dot_refuses_batched_products_by_name() -> None:

@@ -44,6 +44,10 @@ class _Conv(Layer):
         self.padding = str(padding).lower()
         self.data_format = check_data_format(label, data_format)
         self.dilation_rate = _pair(dilation_rate, "dilation_rate", label)
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise ValueError("`strides > 1` not supported in conjunction with "
+                             f"`dilation_rate > 1`. Received: strides={self.strides} and "
+                             f"dilation_rate={self.dilation_rate}")
         self.activation = activations.get(activation)
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -123,7 +127,10 @@ class Conv2D(_Conv):
                          activation, use_bias, kernel_initializer, bias_initializer,
                          kernel_regularizer, bias_regularizer, activity_regularizer,
                          kernel_constraint, bias_constraint, **kwargs)
-        if int(groups) < 1 or self.filters % int(groups):
+        if int(groups) < 1:
+            raise ValueError("The number of groups must be a positive integer. "
+                             f"Received: groups={groups}.")
+        if self.filters % int(groups):
             raise ValueError("The number of filters must be evenly divisible by the number of "
                              f"groups. Received: groups={groups}, filters={filters}.")
         self.groups = int(groups)
