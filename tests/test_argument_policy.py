@@ -374,7 +374,9 @@ def test_honoured_argument_matches_keras(name: str, argument: str) -> None:
     kout, fout = _as_list(k(feed)), _as_list(f(feed))
     assert len(kout) == len(fout)
     for a, b in zip(kout, fout):
-        if argument != "dtype" or name not in DTYPE_NOT_CAST:
+        if argument == "dtype" and name in DTYPE_NOT_CAST:  # the known gap, still there
+            assert b.dtype != a.dtype, "faltung casts now: remove it from DTYPE_NOT_CAST"
+        else:
             assert b.dtype == a.dtype, (b.dtype, a.dtype)
         np.testing.assert_allclose(b, a, rtol=RTOL, atol=ATOL)
     klosses = sorted(float(np.asarray(v)) for v in k.losses)
