@@ -544,4 +544,24 @@ CASES = [
     C("norm_all", lambda ops, a: ops.norm(a), U23),
     C("einsum_implicit", lambda ops, a, b: ops.einsum("ij,jk", a, b), U23, ("u", (3, 2))),
     C("einsum_trace_free", lambda ops, a: ops.einsum("bij->bji", a), U234),
+    # keras.ops.image
+    C("image.resize", lambda ops, a: ops.image.resize(a, (3, 5)), ("u", (2, 5, 4, 3))),
+    C("image.resize_up", lambda ops, a: ops.image.resize(a, (7, 9)), ("u", (4, 3, 2))),
+    C("image.resize_nearest", lambda ops, a: ops.image.resize(a, (7, 3),
+                                                              interpolation="nearest"),
+      ("u", (2, 5, 4, 3))),
+    C("image.rgb_to_grayscale", lambda ops, a: ops.image.rgb_to_grayscale(a),
+      ("u", (2, 4, 4, 3))),
+    C("image.crop_images", lambda ops, a: ops.image.crop_images(
+        a, top_cropping=1, bottom_cropping=2, left_cropping=1, target_width=3),
+      ("u", (2, 6, 5, 3))),
+    C("image.pad_images", lambda ops, a: ops.image.pad_images(
+        a, top_padding=1, target_height=7, right_padding=2, target_width=8),
+      ("u", (5, 4, 3))),
+    C("image.extract_patches", lambda ops, a: ops.image.extract_patches(a, (2, 3)),
+      ("u", (2, 6, 7, 3))),
+    C("image.extract_patches_same", lambda ops, a: ops.image.extract_patches(
+        a, 3, strides=2, padding="same"), ("u", (1, 5, 6, 2))),
+    C("image.gaussian_blur", lambda ops, a: ops.image.gaussian_blur(a, (3, 5), (1.0, 2.0)),
+      ("u", (2, 6, 7, 3))),
 ]

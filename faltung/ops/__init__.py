@@ -13,7 +13,8 @@ pad, gather), ``elementwise`` (exp, log, sqrt, abs, clip, where, maximum, minimu
 ``pooling``, ``normalization`` (batch norm), ``dropout``, ``embedding``, ``recurrent``. The Keras
 names are defined in ``keras_numpy``, ``keras_nn``, ``keras_math`` (math and linalg) and
 ``keras_core``, which are also reachable as Keras's sub-namespaces ``ops.numpy``, ``ops.nn``,
-``ops.math``, ``ops.linalg`` and ``ops.core``. Internal extras with names Keras does not have
+``ops.math``, ``ops.linalg`` and ``ops.core``; ``ops.image`` (``keras_image``) has the image
+ops, as in Keras only there. Internal extras with names Keras does not have
 (``conv2d``, ``max_pool2d``, ``batch_norm``, ``dropout``, ``getitem``, fused cross-entropies, ...)
 stay here for the layers. Importing this package also gives
 :class:`~faltung.tensor.Tensor` its operators.
@@ -415,7 +416,7 @@ __all__ = [
 
 # Keras's sub-namespaces (keras.ops.numpy.add, keras.ops.nn.relu, ...), as attributes.
 _SUBMODULES = {"numpy": "keras_numpy", "nn": "keras_nn", "math": "keras_math",
-               "linalg": "keras_math", "core": "keras_core"}
+               "linalg": "keras_math", "core": "keras_core", "image": "keras_image"}
 
 
 def __getattr__(name: str) -> object:

@@ -54,9 +54,10 @@ def _is_symbolic(kind: type, args: tuple, kwargs: dict) -> bool:
     return False
 
 
-def keras_op(fn: F, name: str | None = None) -> F:
-    """``fn`` as a public op: the same signature, and symbolic calls go to the graph."""
-    op_name = name or fn.__name__
+def keras_op(fn: F, name: str | None = None, symbolic_name: str | None = None) -> F:
+    """``fn`` as a public op: the same signature, and symbolic calls go to the graph (as
+    ``symbolic_name``, default the op's name)."""
+    op_name = symbolic_name or name or fn.__name__
 
     @functools.wraps(fn)
     def op(*args: Any, **kwargs: Any) -> Any:
