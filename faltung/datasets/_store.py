@@ -156,47 +156,56 @@ class _Progress:
             sys.stderr.write("\n")
 
 
+def download_url(url: str, dest: Path, file_hash: str | None = None,
+                 algorithm: str | None = None, timeout: float = 60.0,
+                 progress: bool = True) -> Path:
+    """Download ``url`` to ``dest`` atomically (:func:`faltung.saving.atomic.atomic_path`),
+    checking ``file_hash`` (``algorithm`` ``"sha256"``/``"md5"``, by default guessed from the
+    hash's length) before the file is moved in place.
+
+    On any failure nothing is left at ``dest`` (nor a temporary file); a short read or a wrong
+    hash raises :class:`DatasetError`, network errors propagate as ``urllib``'s.
+    """
+    from faltung.saving.atomic import atomic_path
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(dest) as tmp, open(tmp, "wb") as out:
+        hasher = hashlib.new(algorithm or _algorithm(file_hash)) if file_hash else None
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            length = response.headers.get("Content-Length") if response.headers else None
+            total = int(length) if length and length.isdigit() else None
+            bar = _Progress(total, dest.name) if progress else None
+            received = 0
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+                received += len(chunk)
+                if hasher is not None:
+                    hasher.update(chunk)
+                if bar is not None:
+                    bar.update(len(chunk))
+            if bar is not None:
+                bar.close()
+        if total is not None and received != total:
+            raise DatasetError(f"Download of {url} stopped after {received} of {total} bytes.")
+        if hasher is not None and hasher.hexdigest() != file_hash:
+            raise DatasetError(
+                f"Downloaded {url} but its {hasher.name} is {hasher.hexdigest()}, expected "
+                f"{file_hash}: the download is corrupted or not the official file."
+            )
+        out.flush()
+    return dest
+
+
 def download(remote: Remote, dest: Path, timeout: float = 60.0) -> Path:
     """Download ``remote`` to ``dest`` atomically, checking its hash before it is moved in place.
 
     On any failure nothing is left at ``dest`` (nor a temporary file) and :class:`DatasetError`
     says which file to put where by hand.
     """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as out:
-            hasher = hashlib.new(_algorithm(remote.file_hash)) if remote.file_hash else None
-            with urllib.request.urlopen(remote.url, timeout=timeout) as response:
-                length = response.headers.get("Content-Length") if response.headers else None
-                total = int(length) if length and length.isdigit() else None
-                bar = _Progress(total, dest.name)
-                received = 0
-                while chunk := response.read(1 << 20):
-                    out.write(chunk)
-                    received += len(chunk)
-                    if hasher is not None:
-                        hasher.update(chunk)
-                    bar.update(len(chunk))
-                bar.close()
-            if total is not None and received != total:
-                raise DatasetError(
-                    f"Download of {remote.url} stopped after {received} of {total} bytes."
-                )
-        if hasher is not None and hasher.hexdigest() != remote.file_hash:
-            raise DatasetError(
-                f"Downloaded {remote.url} but its {hasher.name} is {hasher.hexdigest()}, "
-                f"expected {remote.file_hash}: the download is corrupted or not the official "
-                f"file."
-            )
-        os.replace(tmp, dest)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, (OSError, urllib.error.URLError, ValueError)):
-            raise DatasetError(f"{exc} {_by_hand(remote, dest)}") from exc
-        raise
-    return dest
+        return download_url(remote.url, dest, remote.file_hash, timeout=timeout)
+    except (OSError, urllib.error.URLError, ValueError) as exc:
+        raise DatasetError(f"{exc} {_by_hand(remote, dest)}") from exc
 
 
 def fetch(remote: Remote, dest: Path | None = None, verify: bool = True) -> Path:
