@@ -5,8 +5,9 @@ which it is smooth. Each case is written once as ``lambda ops, *xs: ops.NAME(...
 Input codes: ``u`` uniform in (-2, 2), ``p`` positive (0.5, 2), ``s`` in (-0.9, 0.9), ``g`` in
 (1.5, 3), ``w`` spaced distinct values (for sorts, maxima and kinks), ``i<n>`` int32 labels in
 [0, n), ``b`` bool, ``m`` a well-conditioned square matrix, ``r`` a permutation of int32
-values. Kinds: ``grad`` (differentiable: gradient check and oracle), ``value`` (no gradient in
-Keras either: oracle only), ``oracle`` (values only; its gradient is tested on its own).
+values, ``f`` in (0.05, 0.95) (colours). Kinds: ``grad`` (differentiable: gradient check and
+oracle), ``value`` (no gradient in Keras either: oracle only), ``oracle`` (values only; its
+gradient is tested on its own).
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ def make_input(code: str, shape: tuple[int, ...], rng: np.random.Generator) -> n
         return rng.permutation((np.arange(size) - size // 2 + 0.5) * 0.3).reshape(shape)
     if code.startswith("i"):
         return rng.integers(0, int(code[1:]), shape).astype(np.int32)
+    if code == "f":
+        return rng.uniform(0.05, 0.95, shape)
     if code == "r":
         return rng.permutation(int(np.prod(shape, dtype=int))).reshape(shape).astype(np.int32)
     if code == "b":
@@ -564,4 +567,25 @@ CASES = [
         a, 3, strides=2, padding="same"), ("u", (1, 5, 6, 2))),
     C("image.gaussian_blur", lambda ops, a: ops.image.gaussian_blur(a, (3, 5), (1.0, 2.0)),
       ("u", (2, 6, 7, 3))),
+    C("image.sobel_edges", lambda ops, a: ops.image.sobel_edges(a), ("u", (2, 5, 6, 3))),
+    C("image.rgb_to_hsv", lambda ops, a: ops.image.rgb_to_hsv(a), ("f", (2, 4, 5, 3))),
+    C("image.hsv_to_rgb", lambda ops, a: ops.image.hsv_to_rgb(a), ("f", (2, 4, 5, 3))),
+    C("image.ssim", lambda ops, a, b: ops.image.ssim(a, b, filter_size=3), ("f", (2, 6, 7, 3)),
+      ("f", (2, 6, 7, 3))),
+    C("image.affine_transform", lambda ops, a: ops.image.affine_transform(
+        a, np.array([0.9, -0.3, 1.2, 0.35, 0.85, -0.7, 0.01, -0.02], np.float32)),
+      ("u", (2, 6, 7, 3))),
+    C("image.affine_transform_nearest", lambda ops, a: ops.image.affine_transform(
+        a, np.array([[0.8, 0.4, -1.0, -0.4, 0.8, 2.0, 0.0, 0.0],
+                     [1.3, 0.0, -2.2, 0.0, 1.1, 0.6, 0.0, 0.0]], np.float32),
+        interpolation="nearest", fill_value=0.5), ("u", (2, 6, 7, 3))),
+    C("image.affine_transform_wrap", lambda ops, a: ops.image.affine_transform(
+        a, np.array([0.8, 0.4, -3.0, -0.4, 0.8, 4.0, 0.0, 0.0], np.float32),
+        fill_mode="wrap"), ("u", (1, 6, 7, 2))),
+    C("image.affine_transform_reflect", lambda ops, a: ops.image.affine_transform(
+        a, np.array([1.6, 0.4, -5.0, -0.4, 1.5, 3.0, 0.0, 0.0], np.float32),
+        fill_mode="reflect"), ("u", (1, 6, 7, 2))),
+    C("image.affine_transform_nearest_fill", lambda ops, a: ops.image.affine_transform(
+        a, np.array([1.6, 0.4, -5.0, -0.4, 1.5, 3.0, 0.0, 0.0], np.float32),
+        fill_mode="nearest", interpolation="nearest"), ("u", (6, 7, 2))),
 ]

@@ -220,3 +220,204 @@ def gaussian_blur(images: object, kernel_size: Sequence[int] = (3, 3),
     weights = np.repeat(kernel[:, :, None, None], channels, axis=2)
     out = depthwise_conv.__wrapped__(x, _const(weights), 1, "same", "channels_last", 1)
     return _unbatch(out, single)
+
+
+@_image_op
+def sobel_edges(images: object, data_format: str | None = None) -> Tensor:
+    """Vertical and horizontal Sobel responses of each channel, shape (..., C, 2) with dy
+    first, on edge-reflected images (as TensorFlow's sobel_edges)."""
+    x, single = _batched("sobel_edges", images, data_format)
+    x = _float(x)
+    if x.ndim != 4:
+        raise ValueError(f"sobel_edges: images must have rank 4 (or 3), got {x.shape}")
+    dy = np.array([[-1, -2, -1], [0, 0, 0], [1, 2, 1]], dtype=x.dtype)
+    kernel = np.stack([dy, dy.T], axis=-1)[:, :, None, :]  # (3, 3, 1, 2)
+    weights = np.repeat(kernel, x.shape[-1], axis=2)
+    padded = _s.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
+    out = depthwise_conv.__wrapped__(padded, _const(weights), 1, "valid", "channels_last", 1)
+    n, h, w, c = x.shape
+    return _unbatch(_s.reshape(out, (n, h, w, c, 2)), single)
+
+
+def _rgb_float(op: str, images: object, data_format: str | None) -> tuple[Tensor, bool]:
+    x, single = _batched(op, images, data_format)
+    if x.dtype.kind != "f":
+        raise ValueError(f"{op}: images must have a float dtype, got {x.dtype}")
+    if x.shape[-1] != 3:
+        raise ValueError(f"{op}: images need 3 channels, got shape {x.shape}")
+    return x, single
+
+
+@_image_op
+def rgb_to_hsv(images: object, data_format: str | None = None) -> Tensor:
+    """Hue, saturation and value in [0, 1] (TensorFlow's formulas)."""
+    from faltung.ops import elementwise as e
+    x, single = _rgb_float("rgb_to_hsv", images, data_format)
+    r, g, b = (_s.getitem(x, (Ellipsis, i)) for i in range(3))
+    value = _r.max(x, -1)
+    span = _a.subtract(value, _r.min(x, -1))
+    positive = value.data > 0
+    saturation = e.where(positive, _a.divide(span, e.where(positive, value, 1.0)), 0.0)
+    has_span = span.data > 0
+    norm = _a.divide(1.0, _a.multiply(e.where(has_span, span, 1.0), 6.0))
+    hue = e.where(r.data == value.data, _a.multiply(norm, _a.subtract(g, b)),
+                  e.where(g.data == value.data,
+                          _a.add(_a.multiply(norm, _a.subtract(b, r)), 2.0 / 6.0),
+                          _a.add(_a.multiply(norm, _a.subtract(r, g)), 4.0 / 6.0)))
+    hue = e.where(has_span, hue, 0.0)
+    hue = e.where(hue.data < 0, _a.add(hue, 1.0), hue)
+    from faltung.ops.keras_numpy import stack
+    return _unbatch(stack.__wrapped__([hue, saturation, value], axis=-1), single)
+
+
+@_image_op
+def hsv_to_rgb(images: object, data_format: str | None = None) -> Tensor:
+    """The inverse of :func:`rgb_to_hsv` (TensorFlow's formulas)."""
+    from faltung.ops import elementwise as e
+    from faltung.ops.keras_numpy import stack
+    x, single = _rgb_float("hsv_to_rgb", images, data_format)
+    h, s, v = (_s.getitem(x, (Ellipsis, i)) for i in range(3))
+    c = _a.multiply(s, v)
+    m = _a.subtract(v, c)
+    dh = _a.multiply(h, 6.0)
+    category = np.floor(dh.data)
+    fmodu = _a.subtract(dh, _const((2 * np.floor(dh.data / 2)).astype(x.dtype)))
+    xx = _a.multiply(c, _a.subtract(1.0, e.abs(_a.subtract(fmodu, 1.0))))
+    zero = _const(np.zeros((), x.dtype))
+    table = [(c, xx, zero), (xx, c, zero), (zero, c, xx), (zero, xx, c), (xx, zero, c),
+             (c, zero, xx)]
+    channels = []
+    for k in range(3):
+        out = zero
+        for cat, parts in enumerate(table):
+            out = e.where(category == cat, parts[k], out)
+        channels.append(_a.add(out, m))
+    return _unbatch(stack.__wrapped__(channels, axis=-1), single)
+
+
+@_image_op
+def ssim(image1: object, image2: object, max_val: float = 1.0, filter_size: int = 11,
+         filter_sigma: float = 1.5, k1: float = 0.01, k2: float = 0.03,
+         data_format: str | None = None) -> Tensor:
+    """The structural similarity of two images (per image, averaged over channels), with
+    Gaussian local statistics over 'valid' windows, as Keras computes it."""
+    a, single = _batched("ssim", image1, data_format)
+    b, _ = _batched("ssim", image2, data_format)
+    a, b = _float(a), convert_to(b, _float(a).dtype)
+    if a.shape != b.shape:
+        raise ValueError(f"ssim: image1 of shape {a.shape} and image2 of shape {b.shape} "
+                         "must have the same shape")
+    n, h, w, c = a.shape
+    t = np.arange(filter_size) - (filter_size - 1) / 2.0
+    g = np.exp(-(t * t) / (2.0 * filter_sigma**2))
+    g /= g.sum()
+    kernel = _const(np.outer(g, g).astype(a.dtype)[:, :, None, None])
+
+    def local_mean(z: Tensor) -> Tensor:
+        planes = _s.reshape(_s.transpose(z, (0, 3, 1, 2)), (n * c, h, w, 1))
+        return _conv.conv2d(planes, kernel, 1, "valid")
+
+    mu1, mu2 = local_mean(a), local_mean(b)
+    mu1_sq, mu2_sq, mu12 = _a.multiply(mu1, mu1), _a.multiply(mu2, mu2), _a.multiply(mu1, mu2)
+    var1 = _a.subtract(local_mean(_a.multiply(a, a)), mu1_sq)
+    var2 = _a.subtract(local_mean(_a.multiply(b, b)), mu2_sq)
+    cov = _a.subtract(local_mean(_a.multiply(a, b)), mu12)
+    c1, c2 = (k1 * max_val) ** 2, (k2 * max_val) ** 2
+    num = _a.multiply(_a.add(_a.multiply(mu12, 2.0), c1), _a.add(_a.multiply(cov, 2.0), c2))
+    den = _a.multiply(_a.add(_a.add(mu1_sq, mu2_sq), c1), _a.add(_a.add(var1, var2), c2))
+    per_plane = _r.mean(_a.divide(num, den), (1, 2, 3))
+    out = _r.mean(_s.reshape(per_plane, (n, c)), -1)
+    return _s.squeeze(out, 0) if single else out
+
+
+_FILL_MODES = ("constant", "nearest", "wrap", "reflect")
+
+
+def _map_coordinate(coord: np.ndarray, size: int, mode: str) -> np.ndarray:
+    """TensorFlow's fill-mode mapping of float coordinates into [0, size - 1] (identity for
+    'constant', where reads outside the image give the fill value instead)."""
+    if mode == "constant":
+        return coord
+    if size <= 1:
+        return np.zeros_like(coord)
+    out = coord.copy()
+    if mode == "wrap":
+        low, high = out < 0, out > size - 1
+        out[low] += size * (np.trunc(-out[low] / (size - 1)) + 1)
+        out[high] -= size * np.trunc(out[high] / (size - 1))
+    elif mode == "reflect":  # (d c b a | a b c d | d c b a)
+        span = 2 * size
+        low, high = out < 0, out > size - 1
+        lo = out[low]
+        lo = span * np.trunc(-lo / span) + lo
+        out[low] = np.where(lo < -size, lo + span, -lo - 1)
+        hi = out[high]
+        hi = hi - span * np.trunc(hi / span)
+        out[high] = np.where(hi >= size, span - hi - 1, hi)
+    return np.clip(out, 0, size - 1)
+
+
+def _round_half_away(v: np.ndarray) -> np.ndarray:
+    """C's round(): halves away from zero (NumPy rounds them to even)."""
+    with np.errstate(invalid="ignore"):
+        return (np.sign(v) * np.floor(np.abs(v) + 0.5)).astype(np.int64)
+
+
+@_image_op
+def affine_transform(images: object, transform: object, interpolation: str = "bilinear",
+                     fill_mode: str = "constant", fill_value: float = 0,
+                     data_format: str | None = None) -> Tensor:
+    """Resample each image at the points that ``transform`` [a0, a1, a2, b0, b1, b2, c0, c1]
+    maps every output pixel (x, y) to: ((a0 x + a1 y + a2) / k, (b0 x + b1 y + b2) / k) with
+    k = c0 x + c1 y + 1 (TensorFlow's ImageProjectiveTransform). Differentiable with respect to
+    the images."""
+    if interpolation not in ("nearest", "bilinear"):
+        raise ValueError(f"affine_transform: interpolation must be 'nearest' or 'bilinear', "
+                         f"got {interpolation!r}")
+    if fill_mode not in _FILL_MODES:
+        raise ValueError(f"affine_transform: fill_mode must be one of {_FILL_MODES}, got "
+                         f"{fill_mode!r}")
+    x, single = _batched("affine_transform", images, data_format)
+    x = _float(x)
+    t = np.asarray(convert_to(transform).data, dtype=np.float32)
+    if t.ndim == 1:
+        t = t[None]
+    if t.ndim != 2 or t.shape[1] != 8 or t.shape[0] not in (1, x.shape[0]):
+        raise ValueError(f"affine_transform: transform must have shape (8,) or (batch, 8), "
+                         f"got {t.shape} for images of shape {x.shape}")
+    n, h, w, c = x.shape
+    t = np.broadcast_to(t, (n, 8)).astype(np.float32)
+    ys, xs = np.meshgrid(np.arange(h, dtype=np.float32), np.arange(w, dtype=np.float32),
+                         indexing="ij")
+    k = t[:, 6, None, None] * xs + t[:, 7, None, None] * ys + 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        src_x = (t[:, 0, None, None] * xs + t[:, 1, None, None] * ys + t[:, 2, None, None]) / k
+        src_y = (t[:, 3, None, None] * xs + t[:, 4, None, None] * ys + t[:, 5, None, None]) / k
+    src_x = _map_coordinate(src_x, w, fill_mode)
+    src_y = _map_coordinate(src_y, h, fill_mode)
+    valid_k = k != 0
+    flat = _s.reshape(x, (n * h * w, c))
+    batch = np.arange(n)[:, None, None]
+    fill = _const(np.asarray(fill_value, dtype=x.dtype))
+
+    def read(yy: np.ndarray, xx: np.ndarray) -> Tensor:
+        inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w) & valid_k
+        index = (batch * h + np.clip(yy, 0, h - 1)) * w + np.clip(xx, 0, w - 1)
+        from faltung.ops import elementwise
+        values = _s.getitem(flat, index.astype(np.int64))  # (n, h, w, c)
+        return elementwise.where(inside[..., None], values, fill)
+
+    if interpolation == "nearest":
+        out = read(_round_half_away(src_y), _round_half_away(src_x))
+    else:
+        y0, x0 = np.floor(src_y), np.floor(src_x)
+        wy = (src_y - y0).astype(x.dtype)[..., None]
+        wx = (src_x - x0).astype(x.dtype)[..., None]
+        with np.errstate(invalid="ignore"):
+            y0i, x0i = y0.astype(np.int64), x0.astype(np.int64)
+        top = _a.add(_a.multiply(read(y0i, x0i), _const(1 - wx)),
+                     _a.multiply(read(y0i, x0i + 1), _const(wx)))
+        bottom = _a.add(_a.multiply(read(y0i + 1, x0i), _const(1 - wx)),
+                        _a.multiply(read(y0i + 1, x0i + 1), _const(wx)))
+        out = _a.add(_a.multiply(top, _const(1 - wy)), _a.multiply(bottom, _const(wy)))
+    return _unbatch(out, single)
