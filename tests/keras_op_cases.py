@@ -588,4 +588,23 @@ CASES = [
     C("image.affine_transform_nearest_fill", lambda ops, a: ops.image.affine_transform(
         a, np.array([1.6, 0.4, -5.0, -0.4, 1.5, 3.0, 0.0, 0.0], np.float32),
         fill_mode="nearest", interpolation="nearest"), ("u", (6, 7, 2))),
+    C("image.perspective_transform", lambda ops, a: ops.image.perspective_transform(
+        a, np.array([[0, 0], [6, 0], [0, 5], [6, 5]], np.float32),
+        np.array([[0.5, 0.2], [5.6, 0.4], [0.3, 4.8], [6.2, 4.5]], np.float32)),
+      ("u", (2, 6, 7, 3))),
+    C("image.map_coordinates", lambda ops, a: ops.image.map_coordinates(
+        a, np.array([[0.3, 2.7, -0.6, 3.2], [1.4, -0.2, 4.1, 2.5]], np.float32), 1),
+      ("u", (4, 5))),
+    C("image.map_coordinates_nearest", lambda ops, a: ops.image.map_coordinates(
+        a, np.array([[0.3, 2.7, -1.6, 3.2, 5.5], [1.4, -0.2, 4.1, 2.5, 7.4]], np.float32), 0,
+        fill_mode="nearest"), ("u", (4, 5))),
+    C("image.map_coordinates_wrap", lambda ops, a: ops.image.map_coordinates(
+        a, np.array([[0.3, 2.7, -1.6, 3.2, 5.5], [1.4, -0.2, 4.1, 2.5, 7.4]], np.float32), 1,
+        fill_mode="wrap"), ("u", (4, 5))),
+    C("image.map_coordinates_mirror", lambda ops, a: ops.image.map_coordinates(
+        a, np.array([[0.3, 2.2, -1.6, 1.2, 2.5], [1.4, -0.2, 3.1, 2.5, 3.4]], np.float32), 1,
+        fill_mode="mirror"), ("u", (4, 5))),
+    C("image.map_coordinates_reflect", lambda ops, a: ops.image.map_coordinates(
+        a, np.array([[0.3, 2.7, -1.6, 3.2, 5.5], [1.4, -0.2, 4.1, 2.5, 7.4]], np.float32), 1,
+        fill_mode="reflect"), ("u", (4, 5))),
 ]

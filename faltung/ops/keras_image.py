@@ -378,13 +378,18 @@ def affine_transform(images: object, transform: object, interpolation: str = "bi
         raise ValueError(f"affine_transform: fill_mode must be one of {_FILL_MODES}, got "
                          f"{fill_mode!r}")
     x, single = _batched("affine_transform", images, data_format)
-    x = _float(x)
     t = np.asarray(convert_to(transform).data, dtype=np.float32)
     if t.ndim == 1:
         t = t[None]
     if t.ndim != 2 or t.shape[1] != 8 or t.shape[0] not in (1, x.shape[0]):
         raise ValueError(f"affine_transform: transform must have shape (8,) or (batch, 8), "
                          f"got {t.shape} for images of shape {x.shape}")
+    return _unbatch(_project(_float(x), t, interpolation, fill_mode, fill_value), single)
+
+
+def _project(x: Tensor, t: np.ndarray, interpolation: str, fill_mode: str,
+             fill_value: float) -> Tensor:
+    """TensorFlow's ImageProjectiveTransform of NHWC images with (1 or n, 8) transforms."""
     n, h, w, c = x.shape
     t = np.broadcast_to(t, (n, 8)).astype(np.float32)
     ys, xs = np.meshgrid(np.arange(h, dtype=np.float32), np.arange(w, dtype=np.float32),
@@ -420,4 +425,102 @@ def affine_transform(images: object, transform: object, interpolation: str = "bi
         bottom = _a.add(_a.multiply(read(y0i + 1, x0i), _const(1 - wx)),
                         _a.multiply(read(y0i + 1, x0i + 1), _const(wx)))
         out = _a.add(_a.multiply(top, _const(1 - wy)), _a.multiply(bottom, _const(wy)))
-    return _unbatch(out, single)
+    return out
+
+
+@_image_op
+def perspective_transform(images: object, start_points: object, end_points: object,
+                          interpolation: str = "bilinear", fill_value: float = 0,
+                          data_format: str | None = None) -> Tensor:
+    """Warp so that the four ``start_points`` (x, y) land on the ``end_points``: the
+    homography from output to input points, solved in float32, then the projective resampling
+    of :func:`affine_transform` with constant fill."""
+    if interpolation not in ("nearest", "bilinear"):
+        raise ValueError(f"perspective_transform: interpolation must be 'nearest' or "
+                         f"'bilinear', got {interpolation!r}")
+    x, single = _batched("perspective_transform", images, data_format)
+    start = np.asarray(convert_to(start_points).data, dtype=np.float32)
+    end = np.asarray(convert_to(end_points).data, dtype=np.float32)
+    if start.shape != end.shape or start.shape[-2:] != (4, 2) or start.ndim not in (2, 3):
+        raise ValueError(f"perspective_transform: start_points and end_points must both have "
+                         f"shape (4, 2) or (batch, 4, 2), got {start.shape} and {end.shape}")
+    if start.ndim == 2:
+        start, end = start[None], end[None]
+    rows = []
+    for i in range(4):
+        ex, ey, sx, sy = end[:, i, 0], end[:, i, 1], start[:, i, 0], start[:, i, 1]
+        one, zero = np.ones_like(ex), np.zeros_like(ex)
+        rows.append(np.stack([ex, ey, one, zero, zero, zero, -sx * ex, -sx * ey], -1))
+        rows.append(np.stack([zero, zero, zero, ex, ey, one, -sy * ex, -sy * ey], -1))
+    matrix = np.stack(rows, axis=1)
+    target = np.stack([start[:, i // 2, i % 2] for i in range(8)], -1)[..., None]
+    try:
+        t = np.linalg.solve(matrix, target)[..., 0].astype(np.float32)
+    except np.linalg.LinAlgError:
+        raise ValueError("perspective_transform: the points do not define a homography (three "
+                         "of them are collinear)") from None
+    return _unbatch(_project(_float(x), t, interpolation, "constant", fill_value), single)
+
+
+@_image_op
+def map_coordinates(inputs: object, coordinates: object, order: int,
+                    fill_mode: str = "constant", fill_value: float = 0) -> Tensor:
+    """``inputs`` sampled at ``coordinates`` (one array of positions per input axis), by
+    nearest (order 0) or linear (order 1) interpolation, with Keras's fill modes 'constant',
+    'nearest', 'wrap', 'mirror', 'reflect'. Differentiable with respect to ``inputs``."""
+    x = convert_to(inputs)
+    coords = np.asarray(convert_to(coordinates).data)
+    if coords.ndim < 2 or coords.shape[0] != x.ndim:
+        raise ValueError(f"map_coordinates: coordinates need shape ({x.ndim}, ...) for inputs "
+                         f"of shape {x.shape}, got {coords.shape}")
+    if fill_mode not in ("constant", "nearest", "wrap", "mirror", "reflect"):
+        raise ValueError(f"map_coordinates: unknown fill_mode {fill_mode!r}")
+    if order not in (0, 1):
+        raise NotImplementedError(f"map_coordinates: order={order} is not supported; use 0 "
+                                  "(nearest) or 1 (linear)")
+    values = _float(x)
+    nodes = []
+    for axis_coords, size in zip(coords, x.shape):
+        if order == 0:
+            index = axis_coords if axis_coords.dtype.kind in "iu" else np.round(axis_coords)
+            axis_nodes = [(index.astype(np.int64), np.ones((), values.dtype))]
+        else:
+            low = np.floor(axis_coords)
+            upper = (axis_coords - low).astype(values.dtype)
+            axis_nodes = [(low.astype(np.int64), 1 - upper), (low.astype(np.int64) + 1, upper)]
+        fixed = []
+        for index, weight in axis_nodes:
+            if fill_mode == "constant":
+                valid = (index >= 0) & (index < size)
+                index = np.clip(index, 0, size - 1)
+            elif fill_mode == "nearest":
+                valid, index = None, np.clip(index, 0, size - 1)
+            elif fill_mode == "wrap":
+                valid, index = None, np.mod(index, size)
+            else:
+                mod = np.mod(np.abs(index), 2 * size)
+                index = np.where(mod < size, mod, 2 * size - mod)
+                if fill_mode == "reflect":
+                    index = np.where(mod < size, index, index - 1)
+                valid, index = None, np.clip(index, 0, size - 1)
+            fixed.append((index, valid, weight))
+        nodes.append(fixed)
+    import itertools
+
+    from faltung.ops import elementwise
+    strides = np.array([int(np.prod(x.shape[i + 1:])) for i in range(x.ndim)])
+    flat = _s.reshape(values, (-1,))
+    fill = _const(np.asarray(fill_value, dtype=values.dtype))
+    out = None
+    for combo in itertools.product(*nodes):
+        flat_index = sum(int(stride) * index for stride, (index, _, _) in zip(strides, combo))
+        picked = _s.getitem(flat, np.asarray(flat_index, dtype=np.int64))
+        if fill_mode == "constant":
+            valid = np.logical_and.reduce([v for _, v, _ in combo])
+            picked = elementwise.where(valid, picked, fill)
+        weight = np.prod(np.stack(np.broadcast_arrays(*[w for _, _, w in combo])), axis=0)
+        term = _a.multiply(picked, _const(np.asarray(weight, dtype=values.dtype)))
+        out = term if out is None else _a.add(out, term)
+    if x.dtype.kind != "f":
+        return _const(np.round(out.data).astype(x.dtype))
+    return out
