@@ -511,6 +511,7 @@ CASES = [
     C("pad_symmetric", lambda ops, a: ops.pad(a, ((0, 1), (2, 1)), mode="symmetric"), U23),
     C("take_flat", lambda ops, a, i: ops.take(a, i), U234, ("i24", (5,))),
     C("where_scalar", lambda ops, c, a: ops.where(c, a, 0.0), ("b", (2, 3)), U23),
+    C("clip_int", lambda ops, a: ops.clip(a, 2, 6), ("i9", (3, 4)), kind="value"),
     C("clip_one_sided", lambda ops, a: ops.clip(a, -0.5, None), W23, oracle=False),
     C("cumsum_flat", lambda ops, a: ops.cumsum(a), U23),
     C("softmax_axis0", lambda ops, a: ops.softmax(a, axis=0), U234),

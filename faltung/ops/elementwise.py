@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from faltung.ops._util import broadcast_pair, unbroadcast
+from faltung.ops._util import broadcast_pair, convert, unbroadcast
 from faltung.tensor import Tensor, as_tensor, make_result
 
 
@@ -59,8 +59,8 @@ def abs(x: Tensor) -> Tensor:  # noqa: A001
 
 def clip(x: Tensor, x_min: float | None, x_max: float | None) -> Tensor:
     """Clamp to [x_min, x_max]; the gradient passes where the value was inside the closed
-    interval and is 0 where it was clipped."""
-    x = as_tensor(x)
+    interval and is 0 where it was clipped. Integer tensors stay integers (as Keras)."""
+    x = convert(x)
     min_value = x_min.item() if isinstance(x_min, Tensor) else x_min
     max_value = x_max.item() if isinstance(x_max, Tensor) else x_max
     if min_value is not None and max_value is not None and min_value > max_value:
