@@ -566,6 +566,12 @@ CASES = [
       ("u", (2, 6, 7, 3))),
     C("image.extract_patches_same", lambda ops, a: ops.image.extract_patches(
         a, 3, strides=2, padding="same"), ("u", (1, 5, 6, 2))),
+    C("image.extract_patches_dilated", lambda ops, a: ops.image.extract_patches(
+        a, (2, 3), strides=1, dilation_rate=2), ("u", (6, 7, 2))),
+    C("image.extract_patches_3d", lambda ops, a: ops.image.extract_patches_3d(a, (2, 2, 3)),
+      ("u", (2, 4, 5, 6, 2))),
+    C("image.extract_patches_3d_same", lambda ops, a: ops.image.extract_patches_3d(
+        a, 3, strides=2, padding="same"), ("u", (5, 4, 5, 2))),
     C("image.gaussian_blur", lambda ops, a: ops.image.gaussian_blur(a, (3, 5), (1.0, 2.0)),
       ("u", (2, 6, 7, 3))),
     C("image.sobel_edges", lambda ops, a: ops.image.sobel_edges(a), ("u", (2, 5, 6, 3))),

@@ -172,28 +172,57 @@ def extract_patches(images: object, size: int | Sequence[int],
     """Every ``size`` patch as a vector of length ph * pw * C (TensorFlow's order), on the grid
     of ``strides`` (default: the patch size), as (batch, rows, cols, ph * pw * C)."""
     x, single = _batched("extract_patches", images, data_format)
-    ph, pw = (size, size) if isinstance(size, int) else tuple(size)
-    sh, sw = (ph, pw) if strides is None else ((strides, strides) if isinstance(strides, int)
-                                               else tuple(strides))
-    dh, dw = (dilation_rate,) * 2 if isinstance(dilation_rate, int) else tuple(dilation_rate)
+    return _unbatch(_patches("extract_patches", x, 2, size, strides, dilation_rate, padding),
+                    single)
+
+
+@_image_op
+def extract_patches_3d(volumes: object, size: int | Sequence[int],
+                       strides: int | Sequence[int] | None = None,
+                       dilation_rate: int | Sequence[int] = 1, padding: str = "valid",
+                       data_format: str | None = None) -> Tensor:
+    """Every ``size`` = (pd, ph, pw) block of channels-last volumes (rank 4 or 5) as a vector
+    of length pd * ph * pw * C."""
+    _channels_last("extract_patches_3d", data_format)
+    x = convert_to(volumes)
+    if x.ndim not in (4, 5):
+        raise ValueError(f"extract_patches_3d: volumes must have rank 4 or 5, got shape "
+                         f"{x.shape}")
+    single = x.ndim == 4
+    x = _s.expand_dims(x, 0) if single else x
+    return _unbatch(_patches("extract_patches_3d", x, 3, size, strides, dilation_rate,
+                             padding), single)
+
+
+def _patches(op: str, x: Tensor, rank: int, size: object, strides: object, dilation: object,
+             padding: str) -> Tensor:
+    """The patches of the ``rank`` spatial axes of a channels-last batch, by one gather."""
+    def per_axis(value: object, name: str) -> tuple[int, ...]:
+        value = (value,) * rank if isinstance(value, (int, np.integer)) else tuple(value)
+        if len(value) != rank:
+            raise ValueError(f"{op}: {name} needs {rank} entries, got {value}")
+        return tuple(int(v) for v in value)
+
+    sizes = per_axis(size, "size")
+    steps = sizes if strides is None else per_axis(strides, "strides")
+    dilations = per_axis(dilation, "dilation_rate")
     if padding not in ("valid", "same"):
-        raise ValueError(f"extract_patches: padding must be 'valid' or 'same', got "
-                         f"{padding!r}")
-    n, height, width, c = x.shape
-    pads = []
-    for length, k, s, d in ((height, ph, sh, dh), (width, pw, sw, dw)):
-        if padding == "same":
-            pads.append(_conv.same_padding(length, k, s, d))
-        else:
-            pads.append((0, 0))
-    x = _s.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
-    height, width = x.shape[1], x.shape[2]
-    rows = (height - (ph - 1) * dh - 1) // sh + 1
-    cols = (width - (pw - 1) * dw - 1) // sw + 1
-    r = (np.arange(rows) * sh)[:, None, None, None] + (np.arange(ph) * dh)[None, None, :, None]
-    q = (np.arange(cols) * sw)[None, :, None, None] + (np.arange(pw) * dw)[None, None, None, :]
-    patches = _s.getitem(x, (slice(None), r, q))  # (n, rows, cols, ph, pw, c)
-    return _unbatch(_s.reshape(patches, (n, rows, cols, ph * pw * c)), single)
+        raise ValueError(f"{op}: padding must be 'valid' or 'same', got {padding!r}")
+    spatial = x.shape[1:1 + rank]
+    pads = [_conv.same_padding(n, k, s, d) if padding == "same" else (0, 0)
+            for n, k, s, d in zip(spatial, sizes, steps, dilations)]
+    x = _s.pad(x, [(0, 0), *pads, (0, 0)])
+    counts = [(n - (k - 1) * d - 1) // s + 1
+              for n, k, s, d in zip(x.shape[1:1 + rank], sizes, steps, dilations)]
+    index = []
+    for i, (count, k, s, d) in enumerate(zip(counts, sizes, steps, dilations)):
+        shape = [1] * (2 * rank)
+        grid = np.arange(count)[:, None] * s + np.arange(k)[None, :] * d  # (count, k)
+        shape[i], shape[rank + i] = count, k
+        index.append(grid.reshape(shape))
+    patches = _s.getitem(x, (slice(None), *index))  # (n, counts..., sizes..., c)
+    channels = x.shape[-1]
+    return _s.reshape(patches, (x.shape[0], *counts, int(np.prod(sizes)) * channels))
 
 
 @_image_op
