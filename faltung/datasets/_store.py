@@ -40,6 +40,10 @@ class DatasetError(OSError):
     """A dataset file is missing, incomplete, corrupted or has the wrong checksum."""
 
 
+class HashMismatchError(DatasetError):
+    """A downloaded file does not have the expected hash."""
+
+
 @dataclass(frozen=True)
 class Remote:
     """An official source file: its name, where Keras downloads it from, and its hash.
@@ -188,7 +192,7 @@ def download_url(url: str, dest: Path, file_hash: str | None = None,
         if total is not None and received != total:
             raise DatasetError(f"Download of {url} stopped after {received} of {total} bytes.")
         if hasher is not None and hasher.hexdigest() != file_hash:
-            raise DatasetError(
+            raise HashMismatchError(
                 f"Downloaded {url} but its {hasher.name} is {hasher.hexdigest()}, expected "
                 f"{file_hash}: the download is corrupted or not the official file."
             )
