@@ -553,3 +553,44 @@ def map_coordinates(inputs: object, coordinates: object, order: int,
     if x.dtype.kind != "f":
         return _const(np.round(out.data).astype(x.dtype))
     return out
+
+
+@_image_op
+def elastic_transform(images: object, alpha: float = 20.0, sigma: float = 5.0,
+                      interpolation: str = "bilinear", fill_mode: str = "reflect",
+                      fill_value: float = 0.0, seed: object = None,
+                      data_format: str | None = None) -> Tensor:
+    """Keras's elastic distortion: a standard-normal field times ``sigma``, blurred by a
+    Gaussian of size 6 int(sigma) | 1 and that sigma, scaled by ``alpha``, moves every pixel
+    (resampled by :func:`map_coordinates`). As in Keras, the x and y displacements come from
+    the same draw (so they are equal). The noise is faltung's (``keras.random`` seeds), not
+    TensorFlow's."""
+    from faltung import random
+    from faltung.ops.keras_numpy import stack
+    if interpolation not in ("nearest", "bilinear"):
+        raise ValueError(f"elastic_transform: interpolation must be 'nearest' or 'bilinear', "
+                         f"got {interpolation!r}")
+    if fill_mode not in _FILL_MODES:
+        raise ValueError(f"elastic_transform: fill_mode must be one of {_FILL_MODES}, got "
+                         f"{fill_mode!r}")
+    x, single = _batched("elastic_transform", images, data_format)
+    source = x.dtype
+    x = _float(x)
+    n, h, w, c = x.shape
+    size = 6 * int(sigma) | 1
+    noise = random.normal((n, h, w), dtype=x.dtype, seed=seed).data * np.asarray(sigma, x.dtype)
+    field = gaussian_blur.__wrapped__(noise[..., None], (size, size), (sigma, sigma))
+    shift = np.asarray(field.data[..., 0] * alpha, dtype=x.dtype)
+    grid_y, grid_x = np.meshgrid(np.arange(h, dtype=x.dtype), np.arange(w, dtype=x.dtype),
+                                 indexing="ij")
+    order = 0 if interpolation == "nearest" else 1
+    images_out = []
+    for b in range(n):
+        coords = np.stack([grid_y + shift[b], grid_x + shift[b]])
+        channels = [map_coordinates.__wrapped__(_s.getitem(x, (b, Ellipsis, i)), coords, order,
+                                                fill_mode, fill_value) for i in range(c)]
+        images_out.append(stack.__wrapped__(channels, axis=-1))
+    out = stack.__wrapped__(images_out, axis=0)
+    if source.kind != "f":
+        out = _const(np.round(out.data).astype(source))
+    return _unbatch(out, single)
