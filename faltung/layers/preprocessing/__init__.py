@@ -5,6 +5,7 @@ lookup layers take NumPy arrays or lists of Python strings / integers (faltung h
 ``tf.string`` tensors)."""
 
 from faltung.layers.preprocessing.image_preprocessing import CenterCrop, Rescaling, Resizing
+from faltung.layers.preprocessing.index_lookup import IntegerLookup, StringLookup
 from faltung.layers.preprocessing.normalization import Normalization
 from faltung.layers.preprocessing.random_image import (
     RandomContrast,
@@ -13,6 +14,8 @@ from faltung.layers.preprocessing.random_image import (
     RandomTranslation,
     RandomZoom,
 )
+from faltung.layers.preprocessing.text_vectorization import TextVectorization
 
-__all__ = ["CenterCrop", "Normalization", "RandomContrast", "RandomFlip", "RandomRotation",
-           "RandomTranslation", "RandomZoom", "Rescaling", "Resizing"]
+__all__ = ["CenterCrop", "IntegerLookup", "Normalization", "RandomContrast", "RandomFlip",
+           "RandomRotation", "RandomTranslation", "RandomZoom", "Rescaling", "Resizing",
+           "StringLookup", "TextVectorization"]
