@@ -24,6 +24,20 @@ from faltung.layers.pooling import (
     GlobalMaxPooling2D,
     MaxPooling2D,
 )
+from faltung.layers.preprocessing import (
+    CenterCrop,
+    IntegerLookup,
+    Normalization,
+    RandomContrast,
+    RandomFlip,
+    RandomRotation,
+    RandomTranslation,
+    RandomZoom,
+    Rescaling,
+    Resizing,
+    StringLookup,
+    TextVectorization,
+)
 from faltung.layers.recurrent import GRU, LSTM, SimpleRNN
 from faltung.layers.regularization import Dropout
 from faltung.layers.reshaping import Flatten, Reshape, UpSampling2D, ZeroPadding2D
@@ -41,4 +55,9 @@ __all__ = [
     "GlobalMaxPooling2D", "Input", "InputLayer", "KerasTensor", "LSTM", "Layer", "LeakyReLU",
     "MaxPool2D", "MaxPooling2D", "Maximum", "Minimum", "Multiply", "PReLU", "ReLU", "Reshape",
     "SimpleRNN", "Softmax", "Subtract", "UpSampling2D", "ZeroPadding2D", "add", "concatenate",
+]
+__all__ += [  # preprocessing layers
+    "CenterCrop", "IntegerLookup", "Normalization", "RandomContrast", "RandomFlip",
+    "RandomRotation", "RandomTranslation", "RandomZoom", "Rescaling", "Resizing", "StringLookup",
+    "TextVectorization",
 ]

@@ -23,7 +23,7 @@ class KerasTensor:
     def __init__(self, shape: Sequence[int | None], dtype: str = "float32",
                  name: str | None = None) -> None:
         self.shape = tuple(None if s is None else int(s) for s in shape)
-        self.dtype = np.dtype(dtype).name
+        self.dtype = "string" if dtype in ("string", str) else np.dtype(dtype).name
         self.name = name
         self._keras_history: KerasHistory | None = None
 
@@ -169,7 +169,9 @@ class InputLayer(Layer):
             raise TypeError("InputLayer: use shape=, not input_shape=")
         if kwargs:
             raise TypeError(f"InputLayer: unexpected argument(s) {', '.join(sorted(kwargs))}")
-        super().__init__(name=name, dtype=dtype)
+        super().__init__(name=name, dtype=None if dtype in ("string", str) else dtype)
+        if dtype in ("string", str):  # NumPy arrays of Python str (TextVectorization's input)
+            self.dtype = "string"
         if batch_shape is not None:
             batch_shape = tuple(batch_shape)
         elif shape is not None:

@@ -33,6 +33,8 @@ CONFIG, METADATA, WEIGHTS = "config.json", "metadata.json", "model.weights.h5"
 MAX_JSON_BYTES = 64 * 2**20
 MAX_RATIO = 200  # declared size / compressed size of a deflated member
 MAX_MEMBERS = 10_000
+MAX_ASSET_BYTES = 256 * 2**20  # all of a model's assets (vocabularies) together
+ASSETS = "assets/"
 
 
 def save_keras(model: Any, filepath: Any, include_optimizer: bool = True) -> None:
@@ -54,6 +56,34 @@ def save_keras(model: Any, filepath: Any, include_optimizer: bool = True) -> Non
             z.writestr(METADATA, to_json(metadata))
             z.writestr(CONFIG, to_json(config))
             z.write(weights, WEIGHTS)
+            for name, data in _model_assets(model).items():
+                z.writestr(name, data)
+
+
+def _model_assets(model: Any) -> dict[str, bytes]:
+    """Files of the layers that keep state outside their weights (a lookup's vocabulary), as
+    Keras's ``save_assets`` lays them out: ``assets/<layer path>/<file>``."""
+    from faltung.saving.weights_h5 import layer_paths
+    out: dict[str, bytes] = {}
+    for path, layer in layer_paths(model):
+        save = getattr(layer, "save_assets", None)
+        if callable(save):
+            for name, data in save().items():
+                out[f"{ASSETS}{path}/{name}".replace("//", "/")] = data
+    return out
+
+
+def _load_model_assets(model: Any, assets: dict[str, bytes]) -> None:
+    """Give each layer with ``load_assets`` the files of its own folder of the archive."""
+    from faltung.saving.weights_h5 import layer_paths
+    for path, layer in layer_paths(model):
+        load = getattr(layer, "load_assets", None)
+        if not callable(load):
+            continue
+        prefix = f"{ASSETS}{path}/".replace("//", "/")
+        files = {name[len(prefix):]: data for name, data in assets.items()
+                 if name.startswith(prefix) and "/" not in name[len(prefix):]}
+        load(files)
 
 
 def _check_members(archive: zipfile.ZipFile, size: int) -> dict[str, zipfile.ZipInfo]:
@@ -97,8 +127,9 @@ def _read_capped(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) ->
 
 
 @contextlib.contextmanager
-def _opened(filepath: Any) -> Iterator[tuple[dict, str]]:
-    """(config dict, path of the extracted weights file) of a .keras archive."""
+def _opened(filepath: Any) -> Iterator[tuple[dict, str, dict[str, bytes]]]:
+    """(config dict, path of the extracted weights file, the assets' contents by member name)
+    of a .keras archive (assets are read into memory, capped in total, never written out)."""
     path = os.fspath(filepath)
     if not os.path.exists(path):
         raise FileNotFoundError(f"No such model file: {path!r}")
@@ -118,7 +149,14 @@ def _opened(filepath: Any) -> Iterator[tuple[dict, str]]:
                 copied = _copy_capped(source, target, info.file_size)
             if copied != info.file_size:
                 raise ModelFileError("model.weights.h5 does not have its declared size")
-            yield config, weights
+            assets: dict[str, bytes] = {}
+            budget = MAX_ASSET_BYTES
+            for name, member in members.items():
+                if name.startswith(ASSETS) and not name.endswith("/"):
+                    data = _read_capped(archive, member, budget)
+                    budget -= len(data)
+                    assets[name] = data
+            yield config, weights, assets
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as error:
         raise ModelFileError(f"{path!r} is not a valid .keras archive: {error}") from None
     except (OSError, RuntimeError, ValueError) as error:
@@ -141,7 +179,7 @@ def _copy_capped(source: Any, target: Any, limit: int) -> int:
 
 def load_keras(filepath: Any, custom_objects: dict | None = None, compile: bool = True) -> Any:
     from faltung.layers.layer import WEIGHT_BUDGET
-    with _opened(filepath) as (config, weights):
+    with _opened(filepath) as (config, weights, assets):
         token = WEIGHT_BUDGET.set([os.path.getsize(weights) + 2**16])
         try:
             model = model_from_config(config, custom_objects)
@@ -156,12 +194,17 @@ def load_keras(filepath: Any, custom_objects: dict | None = None, compile: bool 
             compile_from_config(model, config.get("compile_config"), custom_objects)
         with open_h5(weights, "weights file (inside the .keras archive)") as f:
             read_keras_layout(f, model, load_optimizer=compile)
+        try:
+            _load_model_assets(model, assets)
+        except (UnicodeDecodeError, ValueError) as error:
+            raise ModelFileError(f"{os.fspath(filepath)!r}: a layer's assets cannot be read: "
+                                 f"{error}") from None
     return model
 
 
 def load_keras_weights(model: Any, filepath: Any) -> None:
     """``model.load_weights('m.keras')``: the weights of a whole-model file."""
-    with _opened(filepath) as (_, weights), open_h5(weights, "weights file") as f:
+    with _opened(filepath) as (_, weights, _assets), open_h5(weights, "weights file") as f:
         read_keras_layout(f, model, load_optimizer=False)
 
 

@@ -236,6 +236,11 @@ def write_keras_layout(h5file: Any, model: Any, include_optimizer: bool) -> None
         seen.add(id(layer))
         for i, variable in enumerate(layer._weights):
             group.create_dataset(str(i), data=np.asarray(variable.data))
+        if hasattr(layer, "save_own_variables"):  # named entries (a lookup's idf_weights)
+            store: dict[str, Any] = {}
+            layer.save_own_variables(store)
+            for key, value in store.items():
+                group.create_dataset(key, data=np.asarray(value))
     optimizer = getattr(model, "optimizer", None)
     if include_optimizer and optimizer is not None:
         group = h5file.require_group("optimizer/vars")
@@ -255,6 +260,17 @@ def read_keras_layout(h5file: Any, model: Any, load_optimizer: bool) -> None:
         seen.add(id(layer))
         own = layer._weights
         group = child(h5file, _vars_path(path), "group") if _exists(h5file, path) else None
+        if hasattr(layer, "load_own_variables") and not own:
+            # named entries (a lookup's idf_weights), read whole (bounded by the file's size)
+            named = {}
+            for key in (sorted(group.keys()) if group is not None else []):
+                dataset = child(group, key, "dataset")
+                if int(np.prod(dataset.shape)) > 2**24:
+                    raise ModelFileError(f"{_vars_path(path)}/{key}: {dataset.shape} values, "
+                                         "more than a layer's named weights may hold")
+                named[key] = read_array(dataset, None, f"{_vars_path(path)}/{key}")
+            layer.load_own_variables(named)
+            continue
         stored = sorted(group.keys(), key=_index_key) if group is not None else []
         if len(stored) != len(own):
             raise ModelFileError(
