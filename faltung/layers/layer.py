@@ -166,6 +166,8 @@ def to_tensor(value: Any) -> Tensor:
     if isinstance(value, Tensor):
         return value
     array = np.asarray(value)
+    if array.dtype.kind in "OUS":  # strings (for TextVectorization, StringLookup) stay NumPy
+        return array
     if array.dtype.kind != "f" or array.dtype == np.float16:
         array = array.astype(floatx())
     return Tensor(array)
