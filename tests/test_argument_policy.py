@@ -61,6 +61,12 @@ BASE_ARGUMENTS = ("name", "dtype", "trainable", "activity_regularizer", "autocas
 #: faltung classes whose Keras namesake is not a layer with arguments to compare (the graph's
 #: InputLayer has its own tests; Layer is the base class)
 NOT_COMPARED = {"Layer", "InputLayer"}
+#: preprocessing layers whose calls are random (in training, their default) or take strings:
+#: each of their Keras arguments is compared with Keras, or refused, in
+#: tests/test_preprocessing_layers_keras.py (test_random_layer_arguments,
+#: test_lookup_arguments, test_text_vectorization_arguments)
+NOT_COMPARED |= {"RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
+                 "RandomContrast", "StringLookup", "IntegerLookup", "TextVectorization"}
 
 
 def _lib_value(value: Any, lib: Any) -> Any:
@@ -122,6 +128,9 @@ SPECS: dict[str, Spec] = {
     "ZeroPadding2D": Spec({}, IMAGE, shape_for={"data_format": IMAGE_CF}),
     "SimpleRNN": Spec({"units": 3}, SEQUENCE), "LSTM": Spec({"units": 3}, SEQUENCE),
     "GRU": Spec({"units": 3}, SEQUENCE),
+    "Rescaling": Spec({"scale": 0.5}, IMAGE), "Normalization": Spec({}, IMAGE),
+    "Resizing": Spec({"height": 3, "width": 4}, IMAGE, shape_for={"data_format": IMAGE_CF}),
+    "CenterCrop": Spec({"height": 3, "width": 4}, IMAGE, shape_for={"data_format": IMAGE_CF}),
 }
 
 # -- non-default values ----------------------------------------------------------------------------
@@ -171,6 +180,12 @@ HONOURED: dict[str, dict[str, Any]] = {
     "SimpleRNN": {k: v for k, v in _RNN.items() if k != "recurrent_activation"},
     "LSTM": {**_RNN, "unit_forget_bias": False},
     "GRU": {**_RNN, "reset_after": False},
+    "Rescaling": {"offset": 0.25}, "CenterCrop": {},
+    # Normalization's mean and variance only work together: test_preprocessing_layers_keras.py
+    "Normalization": {"axis": (1, 3), "invert": True, "mean": None, "variance": None},
+    "Resizing": {"interpolation": "nearest", "crop_to_aspect_ratio": True,
+                 "pad_to_aspect_ratio": True, "fill_value": 0.5,
+                 "fill_mode": "constant"},  # Keras accepts no other fill_mode
 }
 REFUSED: dict[str, dict[str, Any]] = {
     "Dense": {"lora_rank": 2, "lora_alpha": 2.0, "quantization_config": {"mode": "int8"}},
@@ -178,6 +193,7 @@ REFUSED: dict[str, dict[str, Any]] = {
     "BatchNormalization": {"renorm": True},
     "UpSampling2D": {"interpolation": "bilinear"},
     "SimpleRNN": {"stateful": True}, "LSTM": {"stateful": True}, "GRU": {"stateful": True},
+    "Resizing": {"antialias": True},
 }
 #: arguments faltung honours but real Keras cannot run on this machine (TensorFlow's CPU
 #: kernels refuse NCHW convolutions): compared with Keras's channels-last layer on transposed
