@@ -17,7 +17,7 @@ from faltung.tensor import Tensor
 def numerical_gradient(f: Callable[..., Tensor], inputs: Sequence[np.ndarray],
                        grad_out: np.ndarray, eps: float = 1e-4) -> list[np.ndarray]:
     """d<f(inputs), grad_out>/d input for each input, by central differences."""
-    arrays = [np.array(a, dtype=np.float64) for a in inputs]
+    arrays = [np.array(a, dtype=np.float64, order="C") for a in inputs]
     grads = []
     for array in arrays:
         grad = np.zeros_like(array)

@@ -250,6 +250,29 @@ def categorical_hinge(y_true: object, y_pred: Tensor) -> Tensor:
 
 
 # -- reduction ------------------------------------------------------------------------------------
+def _mask_array(mask: object) -> np.ndarray:
+    return np.asarray(mask.data if isinstance(mask, Tensor) else mask).astype(bool)
+
+
+def apply_mask(sample_weight: object, mask: np.ndarray, dtype: object,
+               reduction: str | None) -> np.ndarray:
+    """A mask on the predictions (e.g. from ``Embedding(mask_zero=True)``) merged into the
+    sample weights, as Keras 3: for a mean, valid entries weigh total/valid so that the mean is
+    taken over the valid entries only; masked entries weigh 0."""
+    if reduction in ("mean", "sum_over_batch_size"):
+        valid = float(np.sum(mask))
+        weight = mask.size / valid if valid else 0.0
+        float_mask = np.where(mask, weight, 0.0).astype(dtype)
+    else:
+        float_mask = mask.astype(dtype)
+    if sample_weight is None:
+        return float_mask
+    weights = np.asarray(sample_weight.data if isinstance(sample_weight, Tensor)
+                         else sample_weight, dtype=dtype)
+    float_mask, weights = squeeze_or_expand_to_same_rank(float_mask, weights)
+    return weights * float_mask
+
+
 def reduce_weighted_values(values: Tensor, sample_weight: object = None,
                            reduction: str | None = "sum_over_batch_size") -> Tensor:
     """Weight the per-sample losses and reduce them as Keras 3's ``Loss.__call__``."""
@@ -289,9 +312,19 @@ class Loss:
         self.dtype = dtype
 
     def __call__(self, y_true: object, y_pred: Tensor, sample_weight: object = None) -> Tensor:
+        in_mask = getattr(y_pred, "_keras_mask", None)
         y_pred = _pred(y_pred)
-        return reduce_weighted_values(self.call(y_true, y_pred), sample_weight,
-                                      self.reduction)
+        losses = self.call(y_true, y_pred)
+        out_mask = getattr(losses, "_keras_mask", None)
+        if in_mask is not None and out_mask is not None:
+            mask = np.logical_and(_mask_array(in_mask), _mask_array(out_mask))
+        elif in_mask is not None or out_mask is not None:
+            mask = _mask_array(in_mask if in_mask is not None else out_mask)
+        else:
+            return reduce_weighted_values(losses, sample_weight, self.reduction)
+        return reduce_weighted_values(
+            losses, apply_mask(sample_weight, mask, losses.dtype, self.reduction),
+            self.reduction)
 
     def call(self, y_true: object, y_pred: Tensor) -> Tensor:
         raise NotImplementedError

@@ -82,7 +82,7 @@ class Tensor:
     """
 
     __slots__ = ("data", "grad", "requires_grad", "_parents", "_backward", "op", "name",
-                 "__weakref__")
+                 "_keras_mask", "__weakref__")
     __array_priority__ = 100  # make ``ndarray + Tensor`` call Tensor.__radd__
 
     def __init__(self, data: object, requires_grad: bool = False, dtype: object = None,

@@ -43,18 +43,9 @@ pytestmark = [pytest.mark.oracle,
 
 RTOL, ATOL = 1e-5, 1e-6
 
-#: layers whose outputs keep a float32 input's dtype under dtype="float64": Keras converts
-#: floating inputs to the layer's dtype in Layer.__call__ (DTypePolicy.convert_input), faltung's
-#: Layer.__call__ does not yet; layers with float64 weights get float64 outputs anyway
-DTYPE_NOT_CAST = {
-    "Activation", "Add", "Average", "AveragePooling2D", "Concatenate", "Dot", "Dropout", "ELU",
-    "Flatten", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "LeakyReLU", "MaxPooling2D",
-    "Maximum", "Minimum", "Multiply", "ReLU", "Reshape", "Softmax", "Subtract", "UpSampling2D",
-    "ZeroPadding2D"}
 #: honoured by the layer, but a part of the effect lives outside the layers (in the call context
 #: and the trainer) and is not there yet: expected to fail until it is
-PENDING = {("Embedding", "mask_zero"): "Keras masks the loss with the Embedding's mask "
-           "(compute_mask matches; the mask does not yet reach faltung's loss)"}
+PENDING: dict[tuple[str, str], str] = {}
 #: keyword arguments every Keras layer accepts through the base Layer
 BASE_ARGUMENTS = ("name", "dtype", "trainable", "activity_regularizer", "autocast",
                   "input_shape")
@@ -390,10 +381,7 @@ def test_honoured_argument_matches_keras(name: str, argument: str) -> None:
     kout, fout = _as_list(k(feed)), _as_list(f(feed))
     assert len(kout) == len(fout)
     for a, b in zip(kout, fout):
-        if argument == "dtype" and name in DTYPE_NOT_CAST:  # the known gap, still there
-            assert b.dtype != a.dtype, "faltung casts now: remove it from DTYPE_NOT_CAST"
-        else:
-            assert b.dtype == a.dtype, (b.dtype, a.dtype)
+        assert b.dtype == a.dtype, (b.dtype, a.dtype)
         np.testing.assert_allclose(b, a, rtol=RTOL, atol=ATOL)
     klosses = sorted(float(np.asarray(v)) for v in k.losses)
     flosses = sorted(float(np.asarray(v.data)) for v in f.losses)

@@ -196,12 +196,13 @@ class Layer:
         input_shape = kwargs.pop("input_shape", None)
         input_dim = kwargs.pop("input_dim", None)
         batch_size = kwargs.pop("batch_size", None)
-        kwargs.pop("autocast", None)
+        autocast = kwargs.pop("autocast", True)
         if kwargs:  # Keras's message; a TypeError too, as Python's own for a wrong keyword
             raise _UnknownArguments(f"Unrecognized keyword arguments passed to "
                                     f"{type(self).__name__}: {kwargs}")
         self._ensure_stores()
         self.activity_regularizer = regularizers_module.get(activity_regularizer)
+        self.autocast = bool(autocast)
         if input_dim is not None and input_shape is None:
             input_shape = (input_dim,)
         self._input_shape_arg = None if input_shape is None else tuple(input_shape)
@@ -508,6 +509,8 @@ class Layer:
         if any(isinstance(t, KerasTensor) for t in leaves):
             return self._symbolic_call(inputs, *args, **kwargs)
         inputs = _map(inputs, to_tensor)
+        if self.autocast:
+            inputs = _map(inputs, self._autocast)
         if not self.built:
             self._build_for(_map(inputs, lambda t: (None,) + tuple(t.shape[1:])))
         self._check_input(_map(inputs, lambda t: tuple(t.shape)))
@@ -545,6 +548,19 @@ class Layer:
                     "and will therefore destroy the mask information. Downstream layers will "
                     "not see the mask.", stacklevel=2)
         return outputs
+
+    def _autocast(self, tensor: Tensor) -> Tensor:
+        """Float inputs in this layer's float type (Keras's ``autocast=True``), differentiably;
+        other inputs as they are."""
+        if tensor.dtype.kind != "f" or tensor.dtype.name == self.dtype or \
+                np.dtype(self.dtype).kind != "f":
+            return tensor
+        from faltung.ops import cast
+        mask = call_context.get_mask(tensor)
+        out = cast(tensor, self.dtype)
+        if mask is not None:
+            call_context.set_mask(out, mask)
+        return out
 
     def _set_mask_metadata(self, inputs: Any, outputs: Any, previous_mask: Any) -> None:
         """Attach ``compute_mask``'s masks to outputs that carry none yet (Keras's rule)."""
