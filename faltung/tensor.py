@@ -172,22 +172,28 @@ class Tensor:
             raise RuntimeError(
                 "backward: this tensor does not require a gradient; no input of the ops that "
                 "made it had requires_grad=True, or it was computed under no_grad()")
-        if grad is None:
-            if self.size != 1:
-                raise ValueError(
-                    f"backward: a gradient must be given for a tensor of shape {self.shape}; "
-                    "only a single value (a loss) gets the implicit gradient 1")
-            seed = np.ones_like(self.data)
-        else:
-            seed = _to_array(grad, self.dtype)
-            if seed.shape != self.shape:
-                raise ValueError(f"backward: gradient of shape {seed.shape} given for a tensor "
-                                 f"of shape {self.shape}")
+        seed = _seed(self, grad, "backward")
         for leaf, g in _backpropagate(self, seed, wanted=None):
             if leaf.grad is None:
                 leaf.grad = np.array(g, dtype=leaf.dtype, copy=True)
             else:
                 leaf.grad += g
+
+
+def _seed(target: Tensor, grad: object, what: str) -> np.ndarray:
+    """The gradient the chain rule starts from: 1 for a single value (a loss), else the given
+    one, which must have the target's shape."""
+    if grad is None:
+        if target.size != 1:
+            raise ValueError(f"{what}: a gradient must be given for a tensor of shape "
+                             f"{target.shape}; only a single value (a loss) gets the implicit "
+                             "gradient 1")
+        return np.ones_like(target.data)
+    seed = _to_array(grad, target.dtype)
+    if seed.shape != target.shape:
+        raise ValueError(f"{what}: gradient of shape {seed.shape} given for a tensor of shape "
+                         f"{target.shape}")
+    return seed
 
 
 def _backpropagate(root: Tensor, seed: np.ndarray, wanted: set[int] | None) \
@@ -231,16 +237,7 @@ def gradients(target: Tensor, sources: Sequence[Tensor], output_gradient: object
                         f"{type(target).__name__}")
     if not target.requires_grad:
         return [None] * len(sources)
-    if output_gradient is None:
-        if target.size != 1:
-            raise ValueError(f"gradients: the target has shape {target.shape}; give "
-                             "output_gradients for a target that is not a single value")
-        seed = np.ones_like(target.data)
-    else:
-        seed = _to_array(output_gradient, target.dtype)
-        if seed.shape != target.shape:
-            raise ValueError(f"gradients: output gradient of shape {seed.shape} given for a "
-                             f"target of shape {target.shape}")
+    seed = _seed(target, output_gradient, "gradients")
     found = {id(t): g for t, g in _backpropagate(target, seed, {id(s) for s in sources})}
     return [found.get(id(s)) for s in sources]
 
