@@ -208,7 +208,8 @@ class Layer:
         self._input_shape_arg = None if input_shape is None else tuple(input_shape)
         self._batch_size_arg = batch_size
         self.name = name or unique_name(snake_case(type(self).__name__))
-        self.dtype = np.dtype(dtype or floatx()).name
+        from faltung.mixed_precision import default_dtype  # the global dtype policy
+        self.dtype = np.dtype(dtype or default_dtype()).name
         self._trainable = trainable
         self.built = False
         self._inbound_nodes: list[Node] = []
