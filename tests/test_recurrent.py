@@ -351,13 +351,10 @@ def test_wrong_rank_names_layer_and_shape(cls: type) -> None:
         cls(4, name="rnn_1d")(layers.Input(shape=(5,)))
 
 
-def test_masked_embedding_is_refused() -> None:
-    inp = layers.Input(shape=(10,))
-    x = layers.Embedding(100, 8, mask_zero=True)(inp)
-    with pytest.raises(NotImplementedError, match="mask_zero=True"):
-        layers.LSTM(4)(x)
-    with pytest.raises(NotImplementedError, match="mask"):
-        layers.GRU(4)(np.zeros((1, 3, 2), dtype="float32"), mask=np.ones((1, 3), bool))
+def test_mask_of_wrong_shape_names_layer_and_shapes() -> None:
+    """Masks are honoured (tests/test_masking.py); one of the wrong shape is an error."""
+    with pytest.raises(ValueError, match=r"GRU.*\(batch, time\) = \(1, 3\).*\(1, 4\)"):
+        layers.GRU(4)(np.zeros((1, 3, 2), dtype="float32"), mask=np.ones((1, 4), bool))
 
 
 def test_unsupported_arguments_refused() -> None:

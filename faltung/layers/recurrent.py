@@ -9,6 +9,11 @@ backpropagation through time. An activation the fused ops do not know (anything 
 sigmoid, relu, linear, hard_sigmoid) and the GRU with ``reset_after=False`` run a time loop built
 from faltung ops instead, whose backward pass is automatic.
 
+A sequence mask (``Embedding(mask_zero=True)``, ``Masking``, or ``mask=``) is honoured as Keras's
+``backend.rnn``: at a masked step the states are carried over unchanged and the output is the
+previous step's output (zeros before the first valid step), or zeros with
+``zero_output_for_mask=True``; with ``go_backwards`` the mask is reversed with the sequence.
+
 ``dropout`` (on the inputs) and ``recurrent_dropout`` (on the previous hidden state) draw one
 mask per batch that stays fixed over all time steps (Gal & Ghahramani 2016, as Keras), only in
 training; with ``recurrent_dropout`` the LSTM and GRU draw one mask per gate, as Keras's
@@ -49,8 +54,7 @@ class _RNN(Layer):
                  return_sequences: bool = False, return_state: bool = False,
                  go_backwards: bool = False, stateful: bool = False, unroll: bool = False,
                  **kwargs: Any) -> None:
-        # arguments that only choose how Keras computes the same function (masks, which would
-        # make zero_output_for_mask matter, are refused)
+        # arguments that only choose how Keras computes the same function
         self.zero_output_for_mask = bool(kwargs.pop("zero_output_for_mask", False))
         for name in ("implementation", "use_cudnn"):
             kwargs.pop(name, None)
@@ -82,6 +86,7 @@ class _RNN(Layer):
         self.go_backwards = bool(go_backwards)
         self.stateful = False
         self.unroll = bool(unroll)
+        self.supports_masking = True
 
     # -- shapes -----------------------------------------------------------------------------
     def _sequence_shape(self, input_shape: Any) -> tuple:
@@ -126,23 +131,14 @@ class _RNN(Layer):
                  mask: Any = None, **kwargs: Any) -> Any:
         """``layer(sequences, initial_state=[...], training=...)``; the initial states travel
         with the sequences as a list, so that they are wired in a Functional model too."""
-        from faltung.layers.core import Embedding
         from faltung.layers.input_layer import KerasTensor
 
         label = f"{type(self).__name__} {self.name!r}"
         if mask is not None:
-            raise NotImplementedError(f"{label}: masked sequences (mask=) are not supported "
-                                      "by faltung's recurrent layers")
+            kwargs["mask"] = mask
         if not isinstance(inputs, (KerasTensor, list)):  # eager: the real shape in errors
             self._sequence_shape(tuple(np.shape(inputs.data if isinstance(inputs, Tensor)
                                                 else inputs)))
-        elif isinstance(inputs, KerasTensor) and inputs.keras_history is not None:
-            source = inputs.keras_history.operation
-            if isinstance(source, Embedding) and source.mask_zero:
-                raise NotImplementedError(
-                    f"{label}: its input comes from Embedding {source.name!r} with "
-                    "mask_zero=True, but faltung's recurrent layers do not support masks; "
-                    "use mask_zero=False (padding steps are then processed as ordinary input)")
         if initial_state is not None:
             states = list(initial_state) if isinstance(initial_state, (list, tuple)) \
                 else [initial_state]
@@ -159,7 +155,31 @@ class _RNN(Layer):
     def _check_input(self, shape: Any) -> None:
         super()._check_input(self._sequence_shape(shape))
 
-    def call(self, inputs: Any, training: bool = False) -> Any:
+    def compute_mask(self, inputs: Any, previous_mask: Any = None) -> Any:
+        """Keras's rule: the input's sequence mask on the sequence output, none on a last
+        output or on the states."""
+        masks = previous_mask if isinstance(previous_mask, (list, tuple)) else [previous_mask]
+        output_mask = masks[0] if masks and self.return_sequences else None
+        if self.return_state:
+            return [output_mask] + [None] * self._states
+        return output_mask
+
+    def _sequence_mask(self, mask: Any, batch: int, steps: int) -> np.ndarray | None:
+        """The mask as a (batch, time) boolean array (the sequence's, when the initial
+        states travel with it), or None."""
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0] if mask else None
+        if mask is None:
+            return None
+        array = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+        if array.ndim == 3 and array.shape[-1] == 1:
+            array = array[..., 0]
+        if array.shape != (batch, steps):
+            raise ValueError(f"{type(self).__name__} {self.name!r}: the mask must have shape "
+                             f"(batch, time) = {(batch, steps)}, got {array.shape}")
+        return array.astype(bool)
+
+    def call(self, inputs: Any, training: bool = False, mask: Any = None) -> Any:
         if isinstance(inputs, list):
             sequences, states = inputs[0], [as_tensor(s, like=inputs[0]) for s in inputs[1:]]
         else:
@@ -174,8 +194,10 @@ class _RNN(Layer):
         if not states:
             states = [Tensor(np.zeros((batch, self.units), dtype=x.dtype))
                       for _ in range(self._states)]
+        mask = self._sequence_mask(mask, batch, x.shape[1])
         if self.go_backwards:
             x = x[:, ::-1]
+            mask = None if mask is None else mask[:, ::-1]
         per_gate = self._gates > 1 and self.recurrent_dropout > 0  # Keras's implementation=1
         count = self._gates if per_gate else None
         input_mask = self._dropout_mask(training, self.dropout, count, (batch, x.shape[2]),
@@ -183,8 +205,13 @@ class _RNN(Layer):
         recurrent_mask = self._dropout_mask(training, self.recurrent_dropout, count,
                                             (batch, self.units), x.dtype)
         xz = self._project(x, input_mask)
-        sequence, final = self._recur(xz, states, recurrent_mask)
-        output = sequence if self.return_sequences else final[0]
+        sequence, final = self._recur(xz, states, recurrent_mask, mask)
+        if mask is None:
+            output = sequence if self.return_sequences else final[0]
+        else:  # Keras's output of a masked step: the last valid output (zeros before any)
+            keep = mask if self.zero_output_for_mask else np.maximum.accumulate(mask, axis=1)
+            factor = keep[:, :, None].astype(x.dtype)
+            output = sequence * factor if self.return_sequences else final[0] * factor[:, -1]
         return [output, *final] if self.return_state else output
 
     def _dropout_mask(self, training: bool | None, rate: float, count: int | None,
@@ -215,10 +242,19 @@ class _RNN(Layer):
         bias = self._input_bias()
         return xz if bias is None else xz + bias
 
-    def _recur(self, xz: Tensor, states: list[Tensor], recurrent_mask: np.ndarray | None) \
-            -> tuple[Tensor, list[Tensor]]:
-        """(all hidden states (batch, time, units), [final states])."""
+    def _recur(self, xz: Tensor, states: list[Tensor], recurrent_mask: np.ndarray | None,
+               mask: np.ndarray | None) -> tuple[Tensor, list[Tensor]]:
+        """(all hidden states (batch, time, units), [final states]); at a step where ``mask``
+        is False the states are carried over."""
         raise NotImplementedError
+
+    @staticmethod
+    def _carry(mask: np.ndarray | None, t: int, new: Tensor, old: Tensor) -> Tensor:
+        """The unfused loop's masked step: ``new`` where the step is valid, else ``old``."""
+        if mask is None:
+            return new
+        keep = mask[:, t:t + 1].astype(new.dtype)
+        return new * keep + old * (1 - keep)
 
     def _fused_name(self, fn: Any) -> str | None:
         """The Keras name of an activation the fused ops implement, else None."""
@@ -283,16 +319,18 @@ class SimpleRNN(_RNN):
                              f"{{'recurrent_activation': {kwargs['recurrent_activation']!r}}}")
         super().__init__(units, activation=activation, **kwargs)
 
-    def _recur(self, xz: Tensor, states: list[Tensor], recurrent_mask: np.ndarray | None) \
-            -> tuple[Tensor, list[Tensor]]:
+    def _recur(self, xz: Tensor, states: list[Tensor], recurrent_mask: np.ndarray | None,
+               mask: np.ndarray | None) -> tuple[Tensor, list[Tensor]]:
         name = self._fused_name(self.activation)
         if name is not None:
-            hs = fused.simple_rnn(xz, self.recurrent_kernel, states[0], name, recurrent_mask)
+            hs = fused.simple_rnn(xz, self.recurrent_kernel, states[0], name, recurrent_mask,
+                                  mask=mask)
             last = hs[:, -1]
             return hs, [last]
         h, outputs = states[0], []
         for t in range(xz.shape[1]):
-            h = self.activation(xz[:, t] + self._recurrent_part(h, recurrent_mask))
+            new = self.activation(xz[:, t] + self._recurrent_part(h, recurrent_mask))
+            h = self._carry(mask, t, new, h)
             outputs.append(h)
         return self._stack(outputs), [h]
 
@@ -332,14 +370,14 @@ class LSTM(_RNN):
                                        np.asarray(base((2 * units,), dtype=dtype))])
         self._build_kernels(features, (4 * self.units,), bias_initializer)
 
-    def _recur(self, xz: Tensor, states: list[Tensor], recurrent_mask: np.ndarray | None) \
-            -> tuple[Tensor, list[Tensor]]:
+    def _recur(self, xz: Tensor, states: list[Tensor], recurrent_mask: np.ndarray | None,
+               mask: np.ndarray | None) -> tuple[Tensor, list[Tensor]]:
         u = self.units
         act, rec_act = self._fused_name(self.activation), \
             self._fused_name(self.recurrent_activation)
         if act is not None and rec_act is not None:
             out = fused.lstm(xz, self.recurrent_kernel, states[0], states[1], act, rec_act,
-                             recurrent_mask)
+                             recurrent_mask, mask=mask)
             hs = out[:, :, :u] if self.return_sequences else None
             return hs, [out[:, -1, :u], out[:, -1, u:]]
         h, c = states
@@ -347,9 +385,10 @@ class LSTM(_RNN):
         for t in range(xz.shape[1]):
             z = xz[:, t] + self._recurrent_part(h, recurrent_mask)
             zi, zf, zc, zo = ops.split(z, 4, axis=-1)
-            c = self.recurrent_activation(zf) * c + \
+            new_c = self.recurrent_activation(zf) * c + \
                 self.recurrent_activation(zi) * self.activation(zc)
-            h = self.recurrent_activation(zo) * self.activation(c)
+            new_h = self.recurrent_activation(zo) * self.activation(new_c)
+            h, c = self._carry(mask, t, new_h, h), self._carry(mask, t, new_c, c)
             outputs.append(h)
         return self._stack(outputs), [h, c]
 
@@ -389,14 +428,14 @@ class GRU(_RNN):
             return self.bias
         return self.bias[0]
 
-    def _recur(self, xz: Tensor, states: list[Tensor], recurrent_mask: np.ndarray | None) \
-            -> tuple[Tensor, list[Tensor]]:
+    def _recur(self, xz: Tensor, states: list[Tensor], recurrent_mask: np.ndarray | None,
+               mask: np.ndarray | None) -> tuple[Tensor, list[Tensor]]:
         recurrent_bias = self.bias[1] if self.bias is not None and self.reset_after else None
         act, rec_act = self._fused_name(self.activation), \
             self._fused_name(self.recurrent_activation)
         if self.reset_after and act is not None and rec_act is not None:
             hs = fused.gru(xz, self.recurrent_kernel, recurrent_bias, states[0], act, rec_act,
-                           recurrent_mask)
+                           recurrent_mask, mask=mask)
             return hs, [hs[:, -1]]
         h, outputs = states[0], []
         for t in range(xz.shape[1]):
@@ -417,7 +456,7 @@ class GRU(_RNN):
                 z = self.recurrent_activation(x_z + ops.matmul(hm[0], kernels[0]))
                 r = self.recurrent_activation(x_r + ops.matmul(hm[1], kernels[1]))
                 candidate = self.activation(x_h + ops.matmul(r * hm[2], kernels[2]))
-            h = z * h + (1 - z) * candidate
+            h = self._carry(mask, t, z * h + (1 - z) * candidate, h)
             outputs.append(h)
         return self._stack(outputs), [h]
 

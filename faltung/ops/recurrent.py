@@ -9,8 +9,12 @@ sequence tensor costs, so a layer runs several times faster than the same loop b
 
 ``recurrent_mask`` is the (fixed over time) recurrent dropout mask: ``None``, one mask
 (batch, units) for all gates, or one per gate (gates, batch, units) as Keras's
-``implementation=1`` draws them. Activations are given by Keras name; those whose derivative is a
-function of their output are supported (``FUSED_ACTIVATIONS``).
+``implementation=1`` draws them. ``mask`` is the sequence mask (batch, time) of booleans (from
+``Embedding(mask_zero=True)`` or ``Masking``): at a step where it is False a sample's states are
+carried over unchanged (Keras's ``backend.rnn`` with a mask); the op returns these states, and
+the layer derives Keras's outputs of masked steps from them. Activations are given by Keras
+name; those whose derivative is a function of their output are supported
+(``FUSED_ACTIVATIONS``).
 """
 
 from __future__ import annotations
@@ -123,13 +127,27 @@ def _check(op: str, xz: Tensor, kernel: Tensor, gates: int, states: list[Tensor]
     return units
 
 
+def _step_mask(op: str, mask: np.ndarray | None, batch: int, steps: int,
+               dtype: np.dtype) -> np.ndarray | None:
+    """The sequence mask as floats (time, batch, 1), or None when there is none."""
+    if mask is None:
+        return None
+    mask = np.asarray(mask.data if isinstance(mask, Tensor) else mask)
+    if mask.shape != (batch, steps):
+        raise ValueError(f"{op}: mask must have shape (batch, time) = {(batch, steps)}, got "
+                         f"{mask.shape}")
+    return mask.astype(bool).T[:, :, None].astype(dtype)
+
+
 def simple_rnn(xz: Tensor, recurrent_kernel: Tensor, h0: Tensor, activation: str = "tanh",
-               recurrent_mask: np.ndarray | None = None) -> Tensor:
-    """All hidden states (batch, time, units) of ``h_t = act(xz_t + (h_{t-1} * m) @ U)``.
+               recurrent_mask: np.ndarray | None = None, mask: np.ndarray | None = None) \
+        -> Tensor:
+    """All hidden states (batch, time, units) of ``h_t = act(xz_t + (h_{t-1} * m) @ U)``;
+    with a sequence mask s_t: h_t = s_t act(...) + (1 - s_t) h_{t-1}.
 
     Backward: with dh_t = dL/dh_t (from the output and from step t + 1),
-    da_t = dh_t * act'(h_t), dxz_t = da_t, dU += (h_{t-1} m)^T da_t,
-    dh_{t-1} += (da_t @ U^T) * m."""
+    da_t = s_t dh_t * act'(h_t), dxz_t = da_t, dU += (h_{t-1} m)^T da_t,
+    dh_{t-1} += (da_t @ U^T) * m + (1 - s_t) dh_t."""
     op = "simple_rnn"
     xz, recurrent_kernel, h0 = as_tensor(xz), as_tensor(recurrent_kernel), as_tensor(h0)
     _check(op, xz, recurrent_kernel, 1, [h0])
@@ -137,10 +155,13 @@ def simple_rnn(xz: Tensor, recurrent_kernel: Tensor, h0: Tensor, activation: str
     x = xz.data.transpose(1, 0, 2)  # (T, B, U): one contiguous step at a time
     steps, batch = x.shape[:2]
     rec = _Recurrent(recurrent_kernel.data, recurrent_mask, 1, batch, steps, op)
+    keep = _step_mask(op, mask, batch, steps, x.dtype)
     hs = np.empty_like(x)
+    new = hs if keep is None else np.empty_like(x)  # act(...) before the sequence mask
     h = h0.data.astype(x.dtype, copy=False)
     for t in range(steps):
-        h = f(x[t] + rec.forward(t, h))
+        new[t] = f(x[t] + rec.forward(t, h))
+        h = new[t] if keep is None else np.where(keep[t] > 0, new[t], h)
         hs[t] = h
 
     def backward(g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -148,9 +169,15 @@ def simple_rnn(xz: Tensor, recurrent_kernel: Tensor, h0: Tensor, activation: str
         dxz = np.empty_like(x)
         dh = np.zeros_like(hs[0])
         for t in range(steps - 1, -1, -1):
-            da = (g[t] + dh) * df(hs[t])
-            dxz[t] = da
-            dh = rec.backward(da)
+            dh = g[t] + dh
+            if keep is None:
+                da = dh * df(new[t])
+                dxz[t] = da
+                dh = rec.backward(da)
+            else:
+                da = dh * keep[t] * df(new[t])
+                dxz[t] = da
+                dh = rec.backward(da) + dh * (1 - keep[t])
         return dxz.transpose(1, 0, 2), rec.kernel_grad(dxz), dh
 
     return make_result(hs.transpose(1, 0, 2), (xz, recurrent_kernel, h0), backward,
@@ -159,7 +186,7 @@ def simple_rnn(xz: Tensor, recurrent_kernel: Tensor, h0: Tensor, activation: str
 
 def lstm(xz: Tensor, recurrent_kernel: Tensor, h0: Tensor, c0: Tensor,
          activation: str = "tanh", recurrent_activation: str = "sigmoid",
-         recurrent_mask: np.ndarray | None = None) -> Tensor:
+         recurrent_mask: np.ndarray | None = None, mask: np.ndarray | None = None) -> Tensor:
     """Hidden and cell states of an LSTM, (batch, time, 2 * units): h_t then c_t on the last axis.
 
     With z = xz_t + (h_{t-1} * m) @ U split into the gates i, f, c~, o (Keras's order) and
@@ -167,7 +194,9 @@ def lstm(xz: Tensor, recurrent_kernel: Tensor, h0: Tensor, c0: Tensor,
     i = s(z_i), f = s(z_f), g = a(z_c), o = s(z_o), c_t = f c_{t-1} + i g, h_t = o a(c_t).
     Backward: dc_t = dc_t(out) + dc_{t+1} f_{t+1} + dh_t o a'(c_t); dz_i = dc_t g s'(i),
     dz_f = dc_t c_{t-1} s'(f), dz_c = dc_t i a'(g), dz_o = dh_t a(c_t) s'(o);
-    dh_{t-1} = (dz @ U^T) * m, dU = sum_t (h_{t-1} m)^T dz_t."""
+    dh_{t-1} = (dz @ U^T) * m, dU = sum_t (h_{t-1} m)^T dz_t. With a sequence mask s_t, h_t and
+    c_t are s_t times the new values plus (1 - s_t) times the previous ones: the step's gradient
+    sees s_t dh_t and s_t dc_t, and (1 - s_t) dh_t, (1 - s_t) dc_t pass on to step t - 1."""
     op = "lstm"
     xz, recurrent_kernel = as_tensor(xz), as_tensor(recurrent_kernel)
     h0, c0 = as_tensor(h0), as_tensor(c0)
@@ -177,6 +206,7 @@ def lstm(xz: Tensor, recurrent_kernel: Tensor, h0: Tensor, c0: Tensor,
     x = xz.data.transpose(1, 0, 2)
     steps, batch = x.shape[:2]
     rec = _Recurrent(recurrent_kernel.data, recurrent_mask, 4, batch, steps, op)
+    keep = _step_mask(op, mask, batch, steps, x.dtype)
     gates = np.empty_like(x)  # i, f, g, o after their activations
     cs = np.empty((steps + 1, batch, units), dtype=x.dtype)  # c_{-1} = c0, then c_0 ...
     acs = np.empty((steps, batch, units), dtype=x.dtype)  # a(c_t)
@@ -191,9 +221,14 @@ def lstm(xz: Tensor, recurrent_kernel: Tensor, h0: Tensor, c0: Tensor,
         gt[:, u2:u3] = fa(z[:, u2:u3])
         gt[:, u3:] = fs(z[:, u3:])
         c = gt[:, u1:u2] * cs[t] + gt[:, :u1] * gt[:, u2:u3]
-        cs[t + 1] = c
         acs[t] = fa(c)
-        h = gt[:, u3:] * acs[t]
+        if keep is None:
+            h = gt[:, u3:] * acs[t]
+        else:
+            on = keep[t] > 0
+            h = np.where(on, gt[:, u3:] * acs[t], h)
+            c = np.where(on, c, cs[t])
+        cs[t + 1] = c
         out[t, :, :units] = h
         out[t, :, units:] = c
 
@@ -205,7 +240,11 @@ def lstm(xz: Tensor, recurrent_kernel: Tensor, h0: Tensor, c0: Tensor,
         for t in range(steps - 1, -1, -1):
             i, f, gg, o = (gates[t][:, k * units:(k + 1) * units] for k in range(4))
             dh = g[t, :, :units] + dh
-            dc = g[t, :, units:] + dc + dh * o * dfa(acs[t])
+            dc = g[t, :, units:] + dc
+            if keep is not None:  # what passes the masked samples' step unchanged
+                dh_skip, dc_skip = dh * (1 - keep[t]), dc * (1 - keep[t])
+                dh, dc = dh * keep[t], dc * keep[t]
+            dc = dc + dh * o * dfa(acs[t])
             dz = dz_all[t]
             dz[:, :u1] = dc * gg * dfs(i)
             dz[:, u1:u2] = dc * cs[t] * dfs(f)
@@ -213,6 +252,8 @@ def lstm(xz: Tensor, recurrent_kernel: Tensor, h0: Tensor, c0: Tensor,
             dz[:, u3:] = dh * acs[t] * dfs(o)
             dc = dc * f
             dh = rec.backward(dz)
+            if keep is not None:
+                dh, dc = dh + dh_skip, dc + dc_skip
         return dz_all.transpose(1, 0, 2), rec.kernel_grad(dz_all), dh, dc
 
     return make_result(out.transpose(1, 0, 2), (xz, recurrent_kernel, h0, c0), backward, "lstm")
@@ -220,14 +261,15 @@ def lstm(xz: Tensor, recurrent_kernel: Tensor, h0: Tensor, c0: Tensor,
 
 def gru(xz: Tensor, recurrent_kernel: Tensor, recurrent_bias: Tensor | None, h0: Tensor,
         activation: str = "tanh", recurrent_activation: str = "sigmoid",
-        recurrent_mask: np.ndarray | None = None) -> Tensor:
+        recurrent_mask: np.ndarray | None = None, mask: np.ndarray | None = None) -> Tensor:
     """All hidden states (batch, time, units) of a GRU with the reset gate after the matmul
     (Keras's ``reset_after=True``, Cho et al. 2014 as cuDNN computes it).
 
     With gates z, r, h~ (Keras's order), xz_t = x_t @ W + b_in, q = (h_{t-1} * m) @ U + b_rec:
     z = s(xz_z + q_z), r = s(xz_r + q_r), h~ = a(xz_h + r * q_h), h_t = z h_{t-1} + (1 - z) h~.
     Backward: dz = dh (h_{t-1} - h~) s'(z), da = dh (1 - z) a'(h~), dr = da q_h s'(r),
-    dq = [dz, dr, da r]; dh_{t-1} = dh z + (dq @ U^T) * m, dU = sum (h m)^T dq, db_rec = sum dq."""
+    dq = [dz, dr, da r]; dh_{t-1} = dh z + (dq @ U^T) * m, dU = sum (h m)^T dq, db_rec = sum dq.
+    With a sequence mask s_t the step sees s_t dh and (1 - s_t) dh passes on to h_{t-1}."""
     op = "gru"
     xz, recurrent_kernel, h0 = as_tensor(xz), as_tensor(recurrent_kernel), as_tensor(h0)
     units = _check(op, xz, recurrent_kernel, 3, [h0])
@@ -241,6 +283,7 @@ def gru(xz: Tensor, recurrent_kernel: Tensor, recurrent_bias: Tensor | None, h0:
     x = xz.data.transpose(1, 0, 2)
     steps, batch = x.shape[:2]
     rec = _Recurrent(recurrent_kernel.data, recurrent_mask, 3, batch, steps, op)
+    keep = _step_mask(op, mask, batch, steps, x.dtype)
     u2 = 2 * units
     zr = np.empty((steps, batch, u2), dtype=x.dtype)  # z, r after the recurrent activation
     qh = np.empty((steps, batch, units), dtype=x.dtype)  # recurrent part of the candidate
@@ -255,7 +298,8 @@ def gru(xz: Tensor, recurrent_kernel: Tensor, recurrent_bias: Tensor | None, h0:
         z, r = zr[t, :, :units], zr[t, :, units:]
         qh[t] = q[:, u2:]
         hh[t] = fa(x[t, :, u2:] + r * qh[t])
-        hs[t + 1] = z * hs[t] + (1 - z) * hh[t]
+        h = z * hs[t] + (1 - z) * hh[t]
+        hs[t + 1] = h if keep is None else np.where(keep[t] > 0, h, hs[t])
 
     def backward(g: np.ndarray) -> tuple[np.ndarray | None, ...]:
         g = g.transpose(1, 0, 2)
@@ -265,6 +309,9 @@ def gru(xz: Tensor, recurrent_kernel: Tensor, recurrent_bias: Tensor | None, h0:
         for t in range(steps - 1, -1, -1):
             z, r = zr[t, :, :units], zr[t, :, units:]
             dh = g[t] + dh
+            dh_skip = None
+            if keep is not None:
+                dh_skip, dh = dh * (1 - keep[t]), dh * keep[t]
             da = dh * (1 - z) * dfa(hh[t])
             dxz[t, :, :units] = dh * (hs[t] - hh[t]) * dfs(z)
             dxz[t, :, units:u2] = da * qh[t] * dfs(r)
@@ -273,6 +320,8 @@ def gru(xz: Tensor, recurrent_kernel: Tensor, recurrent_bias: Tensor | None, h0:
             dq[:, :u2] = dxz[t, :, :u2]
             dq[:, u2:] = da * r
             dh = dh * z + rec.backward(dq)
+            if dh_skip is not None:
+                dh = dh + dh_skip
         db = None if recurrent_bias is None else dq_all.sum(axis=(0, 1))
         return dxz.transpose(1, 0, 2), rec.kernel_grad(dq_all), db, dh
 
