@@ -24,10 +24,19 @@ class Callback:
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None: ...
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None: ...
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None: ...
+    def on_test_begin(self, logs: dict | None = None) -> None: ...
+    def on_test_end(self, logs: dict | None = None) -> None: ...
+    def on_test_batch_begin(self, batch: int, logs: dict | None = None) -> None: ...
+    def on_test_batch_end(self, batch: int, logs: dict | None = None) -> None: ...
+    def on_predict_begin(self, logs: dict | None = None) -> None: ...
+    def on_predict_end(self, logs: dict | None = None) -> None: ...
+    def on_predict_batch_begin(self, batch: int, logs: dict | None = None) -> None: ...
+    def on_predict_batch_end(self, batch: int, logs: dict | None = None) -> None: ...
 
 
 class CallbackList:
-    """The user's callbacks plus History (always) and the progress bar (when verbose)."""
+    """The user's callbacks plus History (fit) and the progress bar (when verbose); fit,
+    evaluate and predict call its hooks."""
 
     def __init__(self, callbacks: list[Callback] | None, model: Any, add_history: Any,
                  add_progbar: bool, verbose: int, params: dict[str, Any]) -> None:
@@ -38,7 +47,8 @@ class CallbackList:
                 raise TypeError(f"fit(callbacks=...) takes Callback objects, got {callback!r}")
         if add_progbar:
             self.callbacks.append(ProgbarLogger(verbose=verbose))
-        self.callbacks.append(add_history)  # last, so it records what others add to the logs
+        if add_history is not None:  # last, so it records what others add to the logs
+            self.callbacks.append(add_history)
         for callback in self.callbacks:
             callback.set_model(model)
             callback.set_params(params)
@@ -68,3 +78,35 @@ class CallbackList:
     def on_train_batch_end(self, step: int, logs: dict) -> None:
         for callback in self.callbacks:
             callback.on_train_batch_end(step, logs)
+
+    def on_test_begin(self) -> None:
+        for callback in self.callbacks:
+            callback.on_test_begin({})
+
+    def on_test_end(self, logs: dict) -> None:
+        for callback in self.callbacks:
+            callback.on_test_end(logs)
+
+    def on_test_batch_begin(self, step: int) -> None:
+        for callback in self.callbacks:
+            callback.on_test_batch_begin(step, {})
+
+    def on_test_batch_end(self, step: int, logs: dict) -> None:
+        for callback in self.callbacks:
+            callback.on_test_batch_end(step, logs)
+
+    def on_predict_begin(self) -> None:
+        for callback in self.callbacks:
+            callback.on_predict_begin({})
+
+    def on_predict_end(self) -> None:
+        for callback in self.callbacks:
+            callback.on_predict_end({})
+
+    def on_predict_batch_begin(self, step: int) -> None:
+        for callback in self.callbacks:
+            callback.on_predict_batch_begin(step, {})
+
+    def on_predict_batch_end(self, step: int, logs: dict) -> None:
+        for callback in self.callbacks:
+            callback.on_predict_batch_end(step, logs)

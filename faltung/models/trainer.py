@@ -417,11 +417,15 @@ class Trainer:
         return self.fit(generator, **kwargs)
 
     # -- evaluate / predict ----------------------------------------------------------------
-    def _evaluate_batches(self, batches: Batches) -> dict[str, Any]:
+    def _evaluate_batches(self, batches: Batches, hooks: Any = None) -> dict[str, Any]:
         self.reset_metrics()
         logs: dict[str, Any] | None = None
-        for xb, yb, swb in batches.epoch():
+        for step, (xb, yb, swb) in enumerate(batches.epoch()):
+            if hooks is not None:
+                hooks.on_test_batch_begin(step)
             logs = self._run_step(self.test_step, pack_batch(xb, yb, swb), "test_step")
+            if hooks is not None:
+                hooks.on_test_batch_end(step, logs)
         if logs is None:
             raise ValueError("evaluate: no data to evaluate on")
         return self._epoch_logs(logs)
@@ -436,7 +440,10 @@ class Trainer:
         batches = to_batches(x, y, sample_weight, batch_size, shuffle=False, steps=steps)
         self._build_from_data(batches.peek_x())
         self._ensure_compiled("evaluate()")
-        logs = self._evaluate_batches(batches)
+        hooks = _loop_callbacks(self, callbacks, verbose, batches.steps)
+        hooks.on_test_begin()
+        logs = self._evaluate_batches(batches, hooks)
+        hooks.on_test_end(logs)
         return logs if return_dict else self._flatten_metrics_in_order(logs)
 
     def predict(self, x: Any, batch_size: int | None = None, verbose: Any = "auto",
@@ -445,9 +452,14 @@ class Trainer:
         batches = to_batches(x, None, None, batch_size, shuffle=False, steps=steps)
         self._build_from_data(batches.peek_x())
         chunks: list[Any] = []
+        hooks = _loop_callbacks(self, callbacks, verbose, batches.steps)
+        hooks.on_predict_begin()
         with no_grad():
-            for xb, _, _ in batches.epoch():
+            for step, (xb, _, _) in enumerate(batches.epoch()):
+                hooks.on_predict_batch_begin(step)
                 chunks.append(_to_numpy(self.predict_step(pack_batch(xb, [], None))))
+                hooks.on_predict_batch_end(step, {"outputs": chunks[-1]})
+        hooks.on_predict_end()
         if not chunks:
             raise ValueError("predict: no data given")
         return _concatenate(chunks)
@@ -494,6 +506,15 @@ class Trainer:
         ((xb, _, _),) = list(batches.epoch())
         with no_grad():
             return _to_numpy(self.predict_step(pack_batch(xb, [], None)))
+
+
+def _loop_callbacks(model: Any, callbacks: list | None, verbose: Any, steps: Any) -> Any:
+    """evaluate's and predict's callbacks: the user's, and Keras's progress bar unless
+    verbose=0 ("auto" is 1, as in Keras)."""
+    from faltung.callbacks import CallbackList
+    verbose = 1 if verbose == "auto" else int(verbose)
+    return CallbackList(callbacks, model=model, add_history=None, add_progbar=verbose > 0,
+                        verbose=verbose, params={"steps": steps, "verbose": verbose})
 
 
 def _as_loss(fn: Any) -> Any:
