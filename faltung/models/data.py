@@ -98,7 +98,7 @@ def to_batches(x: Any, y: Any, sample_weight: Any, batch_size: int | None, shuff
         if y is not None:
             raise ValueError("When x is a generator or Sequence it yields the targets too; "
                              "do not pass y")
-        return _source_batches(x, steps)
+        return _source_batches(x, steps, shuffle)
     xs = _arrays(x)
     ys = _arrays(y) if y is not None else []
     n = num_samples(xs + ys)
@@ -136,15 +136,28 @@ def _unpack(item: Any) -> Batch:
     return _arrays(item), [], None
 
 
-def _source_batches(source: Any, steps: int | None) -> Batches:
+def _source_batches(source: Any, steps: int | None, shuffle: bool = False) -> Batches:
     """A Sequence (len + getitem) is replayed every epoch; a generator is consumed
-    ``steps`` batches per epoch (all of it if steps is None, as Keras)."""
+    ``steps`` batches per epoch (all of it if steps is None, as Keras); a
+    ``faltung.utils.Dataset`` is iterated anew every epoch."""
+    from faltung.utils.dataset import Dataset
+
+    if isinstance(source, Dataset):
+        return _dataset_batches(source, steps)
     if hasattr(source, "__len__") and hasattr(source, "__getitem__"):
         count = len(source) if steps is None else min(int(steps), len(source))
+        fetch = getattr(source, "_faltung_fetch", None)  # keras.utils.PyDataset
 
         def epoch() -> Iterator[Batch]:
-            for i in range(count):
-                yield _unpack(source[i])
+            if fetch is not None:
+                source.on_epoch_begin()
+                order = list(range(count))
+                if shuffle:  # Keras shuffles a PyDataset's batch order when fit shuffles
+                    order = random.generator().permutation(count).tolist()
+                yield from (_unpack(item) for item in fetch(order))
+            else:
+                for i in range(count):
+                    yield _unpack(source[i])
             if hasattr(source, "on_epoch_end"):
                 source.on_epoch_end()
 
@@ -172,6 +185,37 @@ def _source_batches(source: Any, steps: int | None) -> Batches:
             yield _unpack(item)
 
     return Batches(epoch, steps, _unpack(head)[0])
+
+
+def _dataset_batches(source: Any, steps: int | None) -> Batches:
+    """All of a finite dataset every epoch; with ``steps``, one iterator runs on across
+    epochs (as Keras's epoch iterator) and starts again once it is exhausted."""
+    card = int(source.cardinality())
+    if steps is None and card == -1:
+        raise ValueError("The dataset is infinite (repeat()); pass steps_per_epoch (or steps) "
+                         "to say how many batches make an epoch")
+    state: dict[str, Any] = {"it": None}
+
+    def epoch() -> Iterator[Batch]:
+        if steps is None:
+            for item in source:
+                yield _unpack(item)
+            return
+        for _ in range(int(steps)):
+            if state["it"] is None:
+                state["it"] = iter(source)
+            try:
+                item = next(state["it"])
+            except StopIteration:
+                state["it"] = None
+                return
+            yield _unpack(item)
+
+    head = next(iter(source.take(1)), None)
+    if head is None:
+        raise ValueError("The dataset yielded no batch")
+    count = int(steps) if steps is not None else card if card >= 0 else None
+    return Batches(epoch, count, _unpack(head)[0])
 
 
 def split_validation(x: Any, y: Any, sample_weight: Any, fraction: float) \
