@@ -173,6 +173,18 @@ def test_fit_evaluate_predict_on_a_dataset_equal_arrays():
     np.testing.assert_allclose(a.predict(ds, verbose=0), b.predict(x, verbose=0), rtol=1e-6)
 
 
+def test_class_weight_applies_to_datasets_as_to_arrays():
+    x, _ = _xy()
+    y = (np.arange(20) % 2).astype(np.float32).reshape(20, 1)
+    a, b = _model(), _model()
+    weights = {0: 0.25, 1: 3.0}
+    a.fit(Dataset.from_tensor_slices((x, y)).batch(5), class_weight=weights, epochs=2,
+          verbose=0)
+    b.fit(x, y, batch_size=5, shuffle=False, class_weight=weights, epochs=2, verbose=0)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(wa, wb, rtol=1e-6, atol=1e-7)
+
+
 def test_fit_on_a_repeated_dataset_needs_steps():
     x, y = _xy()
     model = _model()

@@ -98,7 +98,13 @@ def to_batches(x: Any, y: Any, sample_weight: Any, batch_size: int | None, shuff
         if y is not None:
             raise ValueError("When x is a generator or Sequence it yields the targets too; "
                              "do not pass y")
-        return _source_batches(x, steps, shuffle)
+        batches = _source_batches(x, steps, shuffle)
+        if class_weight:  # Keras weighs the batches of a dataset / generator too
+            inner = batches._epoch_fn
+            batches._epoch_fn = lambda: (
+                (xb, yb, _class_weights(yb, swb, class_weight) if yb else swb)
+                for xb, yb, swb in inner())
+        return batches
     xs = _arrays(x)
     ys = _arrays(y) if y is not None else []
     n = num_samples(xs + ys)
