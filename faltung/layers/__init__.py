@@ -5,6 +5,7 @@ from faltung.layers.convolutional import Conv2D, Conv2DTranspose, Convolution2D
 from faltung.layers.core import Activation, Dense, Embedding
 from faltung.layers.input_layer import Input, InputLayer, KerasTensor
 from faltung.layers.layer import Layer
+from faltung.layers.masking import Masking
 from faltung.layers.merging import (
     Add,
     Average,
@@ -40,7 +41,15 @@ from faltung.layers.preprocessing import (
 )
 from faltung.layers.recurrent import GRU, LSTM, SimpleRNN
 from faltung.layers.regularization import Dropout
-from faltung.layers.reshaping import Flatten, Reshape, UpSampling2D, ZeroPadding2D
+from faltung.layers.reshaping import (
+    Flatten,
+    Permute,
+    RepeatVector,
+    Reshape,
+    UpSampling2D,
+    ZeroPadding2D,
+)
+from faltung.layers.wrappers import Bidirectional, TimeDistributed
 
 # Keras's aliases
 MaxPool2D = MaxPooling2D
@@ -60,4 +69,7 @@ __all__ += [  # preprocessing layers
     "CenterCrop", "IntegerLookup", "Normalization", "RandomContrast", "RandomFlip",
     "RandomRotation", "RandomTranslation", "RandomZoom", "Rescaling", "Resizing", "StringLookup",
     "TextVectorization",
+]
+__all__ += [  # sequence layers: wrappers, masking, reshaping
+    "Bidirectional", "Masking", "Permute", "RepeatVector", "TimeDistributed",
 ]

@@ -152,3 +152,55 @@ class UpSampling2D(Layer):
 # Keras's other interpolations of UpSampling2D (resize methods); faltung refuses them
 _RESIZE_METHODS = ("bilinear", "bicubic", "lanczos3", "lanczos5", "area", "gaussian",
                    "lanczos")
+
+
+class RepeatVector(Layer):
+    """(batch, features) to (batch, n, features): the vector repeated ``n`` times, as Keras."""
+
+    def __init__(self, n: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool):
+            raise TypeError(f"Expected an integer value for `n`, got {type(n)}.")
+        if n <= 0:
+            raise ValueError(f"Argument `n` should be a positive integer. Received: n={n}")
+        self.n = int(n)
+
+    def call(self, inputs: Tensor) -> Tensor:
+        self.compute_output_shape(tuple(inputs.shape))
+        return ops.repeat(ops.expand_dims(inputs, 1), self.n, axis=1)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        if len(input_shape) != 2:
+            raise ValueError(f"Input to layer {self.name!r} (RepeatVector) must have shape "
+                             f"(batch, features), received shape {tuple(input_shape)}")
+        return (input_shape[0], self.n, input_shape[1])
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "n": self.n}
+
+
+class Permute(Layer):
+    """Permute the non-batch axes: ``dims`` is a permutation of 1..rank-1 (Keras's
+    ``Permute``; ``dims=(2, 1)`` swaps the time and feature axes of a sequence)."""
+
+    def __init__(self, dims: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.dims = tuple(int(d) for d in dims)
+        if sorted(self.dims) != list(range(1, len(self.dims) + 1)):
+            raise ValueError("Invalid permutation argument `dims` for Permute Layer. The set "
+                             "of indices in `dims` must be consecutive and start from 1. "
+                             f"Received dims={tuple(dims)}")
+
+    def call(self, inputs: Tensor) -> Tensor:
+        self.compute_output_shape(tuple(inputs.shape))
+        return ops.transpose(inputs, (0, *self.dims))
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        if len(input_shape) != len(self.dims) + 1:
+            raise ValueError(f"Input to layer {self.name!r} (Permute) must have rank "
+                             f"{len(self.dims) + 1} for dims={self.dims}, received shape "
+                             f"{tuple(input_shape)}")
+        return (input_shape[0], *(input_shape[d] for d in self.dims))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "dims": self.dims}
