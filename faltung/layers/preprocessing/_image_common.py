@@ -31,6 +31,10 @@ class ImageLayer(Layer):
                              f"of rank 3 (single image) or 4 (batch of images), received "
                              f"shape {shape}")
 
+    def _check_input(self, shape: Any) -> None:
+        """One image or a batch of any size, whatever the layer was built for (as Keras);
+        ``call`` checks the rank."""
+
     def _hw_axes(self, ndim: int) -> tuple[int, int]:
         """The height and width axes for an input of rank ``ndim``."""
         return (ndim - 2, ndim - 1) if self.data_format == "channels_first" else \

@@ -30,6 +30,8 @@ SPLIT = ("whitespace", "character")
 _PUNCTUATION = re.compile(r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']')
 #: TensorFlow's whitespace for tf.strings.split (ASCII spaces, tabs, newlines, form feeds)
 _WHITESPACE = re.compile(r"[ \t\n\r\f\v]+")
+#: tf.strings.lower without an encoding, as Keras calls it: ASCII letters only (É stays É)
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 def _serialize_callable(fn: Any) -> Any:
@@ -138,7 +140,8 @@ class TextVectorization(_DataLayer):
     def _standardized(self, strings: np.ndarray) -> np.ndarray:
         out = strings
         if self._standardize in ("lower", "lower_and_strip_punctuation"):
-            out = np.vectorize(str.lower, otypes=[object])(out) if out.size else out
+            out = np.vectorize(lambda s: s.translate(_ASCII_LOWER), otypes=[object])(out) \
+                if out.size else out
         if self._standardize in ("strip_punctuation", "lower_and_strip_punctuation"):
             out = np.vectorize(lambda s: _PUNCTUATION.sub("", s), otypes=[object])(out) \
                 if out.size else out
