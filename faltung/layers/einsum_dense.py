@@ -19,8 +19,8 @@ def analyze_equation(label: str, equation: str, bias_axes: str | None, input_sha
     with ``equation`` on ``input_shape`` (batch first); ``output_shape`` leaves out the batch
     axis and any axes an ellipsis stands for, as Keras's argument does."""
     spec = equation.replace(" ", "")
-    match = re.fullmatch(r"(\.\.\.)?([a-zA-Z]+)(\.\.\.)?,([a-zA-Z]+)->(\.\.\.)?([a-zA-Z]+)(\.\.\.)?",
-                         spec)
+    dots = r"(\.\.\.)?"
+    match = re.fullmatch(f"{dots}([a-zA-Z]+){dots},([a-zA-Z]+)->{dots}([a-zA-Z]+){dots}", spec)
     if match is None or bool(match.group(1)) != bool(match.group(5)) or \
             bool(match.group(3)) != bool(match.group(7)) or \
             (match.group(1) and match.group(3)):

@@ -123,8 +123,9 @@ def _clean_layer_kwargs(cls: type, class_name: str, config: dict[str, Any]) -> d
 
 
 def layer_from_config(config: dict[str, Any], custom_objects: dict | None = None) -> Layer:
-    """The layer described by ``{"class_name", "config"}``; unknown classes (and Lambda, which
-    would hold code) are refused unless passed in ``custom_objects``."""
+    """The layer described by ``{"class_name", "config"}``; unknown classes are refused unless
+    passed in ``custom_objects``, and a Lambda's stored Python lambda (bytecode) always (its
+    function is found by name only, see faltung.layers.lambda_layer)."""
     if not isinstance(config, dict):
         raise ConfigError(f"A layer entry must be a JSON object, got {type(config).__name__}")
     class_name = config.get("class_name")
@@ -157,6 +158,8 @@ def layer_from_config(config: dict[str, Any], custom_objects: dict | None = None
     from faltung.layers.input_layer import InputLayer
     if cls is InputLayer:  # takes Keras 2's batch_input_shape itself
         return InputLayer(**kwargs)
+    if cls is registry().get("Lambda"):  # its function only by name from custom_objects
+        return cls.from_config(kwargs, custom_objects=custom)
     return cls.from_config(kwargs)
 
 
