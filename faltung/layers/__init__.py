@@ -1,10 +1,18 @@
 """Keras's layers, one module per concern (``faltung.layers.Dense`` etc.)."""
 
 from faltung.layers.activation_layers import ELU, LeakyReLU, PReLU, ReLU, Softmax
+from faltung.layers.attention import AdditiveAttention, Attention
 from faltung.layers.convolutional import Conv2D, Conv2DTranspose, Convolution2D
 from faltung.layers.core import Activation, Dense, Embedding
+from faltung.layers.einsum_dense import EinsumDense
 from faltung.layers.input_layer import Input, InputLayer, KerasTensor
+from faltung.layers.lambda_layer import Lambda
 from faltung.layers.layer import Layer
+from faltung.layers.layer_normalization import (
+    GroupNormalization,
+    LayerNormalization,
+    UnitNormalization,
+)
 from faltung.layers.masking import Masking
 from faltung.layers.merging import (
     Add,
@@ -18,6 +26,7 @@ from faltung.layers.merging import (
     add,
     concatenate,
 )
+from faltung.layers.multi_head_attention import MultiHeadAttention
 from faltung.layers.normalization import BatchNormalization
 from faltung.layers.pooling import (
     AveragePooling2D,
@@ -72,4 +81,8 @@ __all__ += [  # preprocessing layers
 ]
 __all__ += [  # sequence layers: wrappers, masking, reshaping
     "Bidirectional", "Masking", "Permute", "RepeatVector", "TimeDistributed",
+]
+__all__ += [  # attention, per-sample normalisations, Lambda
+    "AdditiveAttention", "Attention", "EinsumDense", "GroupNormalization", "Lambda",
+    "LayerNormalization", "MultiHeadAttention", "UnitNormalization",
 ]
