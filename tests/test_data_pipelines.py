@@ -252,6 +252,18 @@ def test_py_dataset_arguments():
     ds = _Batches(*_xy(), 4, workers=2)
     assert (ds.workers, ds.use_multiprocessing, ds.max_queue_size) == (2, False, 10)
 
+    class Keras2Style(keras.utils.Sequence):  # no super().__init__(), as Keras 2 code has it
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, i):
+            x, y = _xy(4)
+            return x[2 * i:2 * i + 2], y[2 * i:2 * i + 2]
+
+    old = Keras2Style()
+    assert keras.utils.Sequence is keras.utils.PyDataset and old.workers == 1
+    assert len(_model().fit(old, epochs=2, verbose=0).history["loss"]) == 2
+
 
 # ---- split_dataset --------------------------------------------------------------------------
 

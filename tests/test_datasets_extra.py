@@ -174,3 +174,20 @@ def test_wrong_checksum_download_leaves_nothing(tmp_path, monkeypatch, home):
         reuters.load_data()
     downloads = home / "datasets" / "downloads"
     assert not downloads.exists() or os.listdir(downloads) == []
+
+
+@pytest.mark.oracle
+def test_every_keras_dataset_loader_exists_with_keras_arguments():
+    import inspect
+
+    import faltung.datasets
+
+    real = pytest.importorskip("keras")
+    for name in (n for n in dir(real.datasets) if not n.startswith("_")):
+        theirs_module = getattr(real.datasets, name)
+        ours_module = getattr(faltung.datasets, name)
+        for fn in (f for f in dir(theirs_module) if not f.startswith("_")):
+            theirs = inspect.signature(getattr(theirs_module, fn)).parameters
+            ours = inspect.signature(getattr(ours_module, fn)).parameters
+            assert [(p.name, p.default) for p in ours.values()] == \
+                [(p.name, p.default) for p in theirs.values()], f"{name}.{fn}"
