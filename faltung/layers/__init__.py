@@ -3,7 +3,17 @@
 from faltung.layers.activation_layers import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from faltung.layers.attention import AdditiveAttention, Attention
 from faltung.layers.convolutional import Conv2D, Conv2DTranspose, Convolution2D
+from faltung.layers.convolutional_1d import Conv1D, Convolution1D
 from faltung.layers.core import Activation, Dense, Embedding
+from faltung.layers.cropping import Cropping1D, Cropping2D
+from faltung.layers.depthwise import (
+    DepthwiseConv1D,
+    DepthwiseConv2D,
+    SeparableConv1D,
+    SeparableConv2D,
+    SeparableConvolution1D,
+    SeparableConvolution2D,
+)
 from faltung.layers.einsum_dense import EinsumDense
 from faltung.layers.input_layer import Input, InputLayer, KerasTensor
 from faltung.layers.lambda_layer import Lambda
@@ -29,9 +39,13 @@ from faltung.layers.merging import (
 from faltung.layers.multi_head_attention import MultiHeadAttention
 from faltung.layers.normalization import BatchNormalization
 from faltung.layers.pooling import (
+    AveragePooling1D,
     AveragePooling2D,
+    GlobalAveragePooling1D,
     GlobalAveragePooling2D,
+    GlobalMaxPooling1D,
     GlobalMaxPooling2D,
+    MaxPooling1D,
     MaxPooling2D,
 )
 from faltung.layers.preprocessing import (
@@ -49,12 +63,13 @@ from faltung.layers.preprocessing import (
     TextVectorization,
 )
 from faltung.layers.recurrent import GRU, LSTM, SimpleRNN
-from faltung.layers.regularization import Dropout
+from faltung.layers.regularization import Dropout, SpatialDropout1D, SpatialDropout2D
 from faltung.layers.reshaping import (
     Flatten,
     Permute,
     RepeatVector,
     Reshape,
+    UpSampling1D,
     UpSampling2D,
     ZeroPadding2D,
 )
@@ -65,6 +80,10 @@ MaxPool2D = MaxPooling2D
 AvgPool2D = AveragePooling2D
 GlobalAvgPool2D = GlobalAveragePooling2D
 GlobalMaxPool2D = GlobalMaxPooling2D
+MaxPool1D = MaxPooling1D
+AvgPool1D = AveragePooling1D
+GlobalAvgPool1D = GlobalAveragePooling1D
+GlobalMaxPool1D = GlobalMaxPooling1D
 
 __all__ = [
     "ELU", "Activation", "Add", "Average", "AveragePooling2D", "AvgPool2D", "BatchNormalization",
@@ -78,6 +97,13 @@ __all__ += [  # preprocessing layers
     "CenterCrop", "IntegerLookup", "Normalization", "RandomContrast", "RandomFlip",
     "RandomRotation", "RandomTranslation", "RandomZoom", "Rescaling", "Resizing", "StringLookup",
     "TextVectorization",
+]
+__all__ += [  # convolution family: 1-D, depthwise, separable, cropping, spatial dropout
+    "AveragePooling1D", "AvgPool1D", "Conv1D", "Convolution1D", "Cropping1D", "Cropping2D",
+    "DepthwiseConv1D", "DepthwiseConv2D", "GlobalAveragePooling1D", "GlobalAvgPool1D",
+    "GlobalMaxPool1D", "GlobalMaxPooling1D", "MaxPool1D", "MaxPooling1D", "SeparableConv1D",
+    "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D", "SpatialDropout1D",
+    "SpatialDropout2D", "UpSampling1D",
 ]
 __all__ += [  # sequence layers: wrappers, masking, reshaping
     "Bidirectional", "Masking", "Permute", "RepeatVector", "TimeDistributed",

@@ -14,16 +14,20 @@ from faltung.ops.conv import conv_output_length, conv_transpose_output_length
 from faltung.tensor import Tensor
 
 
-def _pair(value: Any, name: str, layer: str) -> tuple[int, int]:
-    pair = (int(value), int(value)) if isinstance(value, int) else tuple(int(v) for v in value)
-    if len(pair) != 2 or min(pair) < 1:
-        raise ValueError(f"{layer}: {name} must be a positive int or a pair of them, got "
-                         f"{value!r}")
-    return pair  # type: ignore[return-value]
+def _tuple(value: Any, rank: int, name: str, layer: str) -> tuple[int, ...]:
+    """An int or a ``rank``-tuple of positive ints, as Keras's ``standardize_tuple``."""
+    values = (int(value),) * rank if isinstance(value, int) else tuple(int(v) for v in value)
+    if len(values) != rank or min(values) < 1:
+        kind = "a pair of them" if rank == 2 else f"a tuple of {rank}"
+        raise ValueError(f"{layer}: {name} must be a positive int or {kind}, got {value!r}")
+    return values
 
 
 class _Conv(Layer):
-    """What Conv2D and Conv2DTranspose share: arguments, bias, activation, config."""
+    """What Conv1D, Conv2D and Conv2DTranspose share: arguments, bias, activation, config.
+    ``rank`` is the number of spatial axes; 'causal' padding exists for rank 1 only."""
+
+    rank = 2
 
     def __init__(self, filters: int, kernel_size: Any, strides: Any = (1, 1),
                  padding: str = "valid", data_format: str | None = None,
@@ -36,14 +40,15 @@ class _Conv(Layer):
         label = f"{type(self).__name__} {self.name!r}"
         if int(filters) < 1:
             raise ValueError(f"{label}: filters must be a positive integer, got {filters}")
-        if str(padding).lower() not in ("valid", "same"):
-            raise ValueError(f"{label}: padding must be 'valid' or 'same', got {padding!r}")
+        allowed = ("valid", "same", "causal") if self.rank == 1 else ("valid", "same")
+        if str(padding).lower() not in allowed:
+            raise ValueError(f"{label}: padding must be one of {allowed}, got {padding!r}")
         self.filters = int(filters)
-        self.kernel_size = _pair(kernel_size, "kernel_size", label)
-        self.strides = _pair(strides, "strides", label)
+        self.kernel_size = _tuple(kernel_size, self.rank, "kernel_size", label)
+        self.strides = _tuple(strides, self.rank, "strides", label)
         self.padding = str(padding).lower()
         self.data_format = check_data_format(label, data_format)
-        self.dilation_rate = _pair(dilation_rate, "dilation_rate", label)
+        self.dilation_rate = _tuple(dilation_rate, self.rank, "dilation_rate", label)
         if max(self.strides) > 1 and max(self.dilation_rate) > 1:
             raise ValueError("`strides > 1` not supported in conjunction with "
                              f"`dilation_rate > 1`. Received: strides={self.strides} and "

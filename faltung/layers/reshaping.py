@@ -1,4 +1,4 @@
-"""Layers that only change the shape: Flatten, Reshape, ZeroPadding2D, UpSampling2D."""
+"""Layers that only change the shape: Flatten, Reshape, ZeroPadding2D, UpSampling1D/2D."""
 
 from __future__ import annotations
 
@@ -147,6 +147,34 @@ class UpSampling2D(Layer):
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "size": self.size, "data_format": self.data_format,
                 "interpolation": self.interpolation}
+
+
+class UpSampling1D(Layer):
+    """Repeat every step of (batch, steps, features) sequences ``size`` times."""
+
+    def __init__(self, size: int = 2, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(size, int) or isinstance(size, bool):
+            raise TypeError(f"Expected an integer value for `size`, got {type(size)}.")
+        if size <= 0:
+            raise ValueError(f"Argument `size` should be a positive integer. Received: "
+                             f"size={size}")
+        self.size = size
+
+    def call(self, inputs: Tensor) -> Tensor:
+        self.compute_output_shape(tuple(inputs.shape))
+        return ops.repeat(inputs, self.size, axis=1)
+
+    def compute_output_shape(self, input_shape: tuple) -> tuple:
+        if len(input_shape) != 3:
+            raise ValueError(f"Input to layer {self.name!r} (UpSampling1D) must be a batch of "
+                             f"sequences (batch, steps, features), received shape "
+                             f"{input_shape}")
+        steps = None if input_shape[1] is None else input_shape[1] * self.size
+        return (input_shape[0], steps, input_shape[2])
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "size": self.size}
 
 
 # Keras's other interpolations of UpSampling2D (resize methods); faltung refuses them
