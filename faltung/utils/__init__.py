@@ -14,6 +14,7 @@ from faltung.utils.dataset_utils import split_dataset
 from faltung.utils.file_utils import get_file
 from faltung.utils.image_dataset import image_dataset_from_directory
 from faltung.utils.numerical import normalize, to_categorical
+from faltung.utils.plot_model import model_to_dot, plot_model
 from faltung.utils.py_dataset import PyDataset
 from faltung.utils.py_dataset import PyDataset as Sequence  # Keras 3's alias
 from faltung.utils.seeding import set_random_seed
@@ -23,7 +24,8 @@ from faltung.utils.timeseries_dataset import timeseries_dataset_from_array
 __all__ = [
     "CustomObjectScope", "Dataset", "PyDataset", "custom_object_scope", "get_custom_objects",
     "get_file", "get_registered_name", "get_registered_object", "image_dataset_from_directory",
-    "Sequence", "normalize", "pack_x_y_sample_weight", "register_keras_serializable",
-    "set_random_seed", "split_dataset", "text_dataset_from_directory",
-    "timeseries_dataset_from_array", "to_categorical", "unpack_x_y_sample_weight",
+    "Sequence", "model_to_dot", "normalize", "pack_x_y_sample_weight", "plot_model",
+    "register_keras_serializable", "set_random_seed", "split_dataset",
+    "text_dataset_from_directory", "timeseries_dataset_from_array", "to_categorical",
+    "unpack_x_y_sample_weight",
 ]
