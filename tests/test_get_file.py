@@ -202,6 +202,15 @@ def test_hostile_archives_are_refused_and_nothing_is_extracted(server, tmp_path,
     assert not (tmp_path / "evil.txt").exists() and not (root / "evil.txt").exists()
 
 
+def test_tar_modes_are_kept_without_setuid_or_group_write(tmp_path):
+    run = _file("run.sh")
+    run.mode, run.mtime = 0o4777, 1_000_000_000
+    _tar(tmp_path / "m.tar", [(run, b"#!/bin/sh\n")], "w")
+    assert file_utils.extract_archive(tmp_path / "m.tar", tmp_path / "out")
+    st = (tmp_path / "out" / "run.sh").stat()
+    assert st.st_mode & 0o7777 == 0o755 and st.st_mtime == 1_000_000_000
+
+
 def test_links_inside_the_folder_are_kept(server, tmp_path):
     root, url = server
     _tar(root / "links.tar", [(_file("d/a.txt"), b"alpha"),

@@ -158,6 +158,9 @@ def _extract_tar(path: str, dest: str, budget: _Budget) -> None:
                 assert src is not None
                 with src:
                     _copy(src, target, budget)
+                # tarfile's "data" filter: no setuid/setgid/sticky, no group/other write
+                os.chmod(target, (info.mode & 0o755) | 0o600)
+                os.utime(target, (info.mtime, info.mtime))
                 files[rel] = target
             elif info.issym():
                 links.append((rel, target, info.linkname))
