@@ -448,3 +448,26 @@ def test_assets_are_read_from_the_archive_only_and_capped(tmp_path: Any,
     monkeypatch.setattr(keras_zip, "MAX_ASSET_BYTES", 4)
     with pytest.raises(ModelFileError, match="vocabulary.txt"):
         faltung.models.load_model(path)
+
+
+def test_adapt_on_faltung_datasets() -> None:
+    """adapt reads faltung's Dataset: batches, (x, y) pairs, and (Normalization, as Keras for
+    a tf.data.Dataset) single feature vectors batched by 128."""
+    from faltung.utils.dataset import Dataset
+    features = np.random.default_rng(6).normal(size=(300, 3)).astype(np.float32)
+    for data in (Dataset.from_tensor_slices(features),
+                 Dataset.from_tensor_slices((features, np.zeros(300))).batch(32)):
+        norm = layers.Normalization()
+        norm.adapt(data)
+        np.testing.assert_allclose(norm.adapt_mean.data, features.mean(axis=0), rtol=1e-4,
+                                   atol=1e-6)
+        np.testing.assert_allclose(norm.adapt_variance.data, features.var(axis=0), rtol=1e-4)
+    texts = Dataset.from_tensor_slices((np.array(CORPUS), np.arange(3))).batch(2)
+    from_dataset = layers.TextVectorization()
+    from_dataset.adapt(texts.map(lambda x, y: x))
+    from_array = layers.TextVectorization()
+    from_array.adapt(CORPUS)
+    assert from_dataset.get_vocabulary() == from_array.get_vocabulary()
+    lookup = layers.StringLookup()
+    lookup.adapt(Dataset.from_tensor_slices(np.array(["b", "a", "b", "c"])).batch(3))
+    assert lookup.get_vocabulary() == ["[UNK]", "b", "c", "a"]

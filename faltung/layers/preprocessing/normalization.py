@@ -21,6 +21,18 @@ def _batch_array(batch: Any) -> np.ndarray:
     return np.asarray(getattr(batch, "data", batch))
 
 
+def _batched_dataset(data: Any) -> Any:
+    """A faltung Dataset of single feature vectors batched by 128, as Keras batches a
+    ``tf.data.Dataset`` whose elements have rank 1."""
+    from faltung.utils.dataset import Dataset
+    if not isinstance(data, Dataset):
+        return data
+    first = next(iter(data), None)
+    if first is not None and _batch_array(first).ndim == 1:
+        return data.batch(128)
+    return data
+
+
 class Normalization(Layer):
     """Shift and scale inputs by a mean and variance per index of ``axis`` (default the last
     axis; ``None`` for scalar statistics), or undo that with ``invert=True``.
@@ -117,6 +129,7 @@ class Normalization(Layer):
             raise ValueError(f"Normalization {self.name!r}: adapt() needs a layer without "
                              "mean= and variance= given")
         whole = isinstance(data, (np.ndarray, Tensor))
+        data = _batched_dataset(data)
         if whole:
             batches: Iterable[Any] = [data]
         elif hasattr(data, "__iter__") and not isinstance(data, (str, bytes, dict)):
