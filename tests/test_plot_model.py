@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import faltung as keras
-from faltung.utils.plot_model import check_graphviz
+from faltung.utils.model_visualization import check_graphviz
 
 pydot = pytest.importorskip("pydot")
 

@@ -51,6 +51,8 @@ class Studio:
         self.max_body = max_body
         self.max_image_pixels = max_image_pixels
         self.max_drawing_pixels = max_drawing_pixels
+        self._plots: dict[tuple[Any, ...], bytes] = {}
+        self._plots_lock = threading.Lock()
 
     # -- inputs ---------------------------------------------------------------------------------
 
@@ -225,6 +227,29 @@ class Studio:
         if channels == 1 and kh * kw <= 49:
             answer["values"] = tiles[:limit, :, :, 0].round(3).tolist()
         return answer
+
+    def plot(self, model: str | None, show_shapes: bool, expand_nested: bool) -> bytes:
+        """The model's picture as ``keras.utils.plot_model`` draws it, as SVG (cached)."""
+        from faltung.utils import model_visualization as plotting
+        loaded = self.registry.get(model)
+        key = (loaded.key, id(loaded.model), show_shapes, expand_nested)
+        with self._plots_lock:
+            if key in self._plots:
+                return self._plots[key]
+        if not plotting.check_graphviz():
+            raise StudioError("drawing the model needs pydot (pip install 'faltung[plot]') and "
+                              "Graphviz's dot program (Debian's graphviz package)", 501)
+        try:
+            svg = plotting.model_to_svg(loaded.model, show_shapes=show_shapes,
+                                        show_layer_names=True, expand_nested=expand_nested,
+                                        dpi=72).encode("utf-8")
+        except (ValueError, OSError) as exc:  # an unbuilt model, or dot refused the graph
+            raise StudioError(f"{loaded.key} cannot be drawn: {exc}", 422) from None
+        with self._plots_lock:
+            if len(self._plots) >= 32:
+                self._plots.clear()
+            self._plots[key] = svg
+        return svg
 
     # -- runs -----------------------------------------------------------------------------------
 
@@ -401,6 +426,21 @@ def create_app(model: Any = None, *, folders: Sequence[str | os.PathLike] = (),
                                          query(request, "layer"))
         return JSONResponse(answer)
 
+    def flag(request: Request, name: str) -> bool:
+        value = request.query_params.get(name, "0")
+        if value not in ("0", "1", "true", "false"):
+            raise StudioError(f"{name} must be 0, 1, true or false, got {value!r}")
+        return value in ("1", "true")
+
+    async def plot(request: Request) -> Response:
+        svg = await run_in_threadpool(studio.plot, query(request, "model"),
+                                      flag(request, "show_shapes"),
+                                      flag(request, "expand_nested"))
+        # shown in an <img>; the header keeps any script in it from running if opened directly
+        return Response(svg, media_type="image/svg+xml",
+                        headers={"Content-Security-Policy": "default-src 'none'; "
+                                                            "style-src 'unsafe-inline'"})
+
     async def dataset_image(request: Request) -> Response:
         raw = request.query_params.get("index", "0")
         if not re.fullmatch(r"\d{1,9}", raw):
@@ -461,6 +501,7 @@ def create_app(model: Any = None, *, folders: Sequence[str | os.PathLike] = (),
         Route("/api/predict", predict, methods=["POST"]),
         Route("/api/kernels", kernels, methods=["POST"]),
         Route("/api/filters", filters),
+        Route("/api/plot", plot),
         Route("/api/dataset", dataset_image),
         Route("/api/runs", runs),
         Route("/api/runs/{name}", run_details),

@@ -13,8 +13,8 @@ from faltung.utils.dataset import Dataset
 from faltung.utils.dataset_utils import split_dataset
 from faltung.utils.file_utils import get_file
 from faltung.utils.image_dataset import image_dataset_from_directory
+from faltung.utils.model_visualization import model_to_dot, plot_model
 from faltung.utils.numerical import normalize, to_categorical
-from faltung.utils.plot_model import model_to_dot, plot_model
 from faltung.utils.py_dataset import PyDataset
 from faltung.utils.py_dataset import PyDataset as Sequence  # Keras 3's alias
 from faltung.utils.seeding import set_random_seed

@@ -44,7 +44,32 @@
     } catch (e) {
       $("filters-name").textContent = ""; $("filters").replaceChildren(Studio.el("p", { class: "hint", text: e.message }));
     }
+    await showPlot();
     await run();
+  }
+
+  let plotUrl = null;
+  async function showPlot() {
+    const q = new URLSearchParams({ show_shapes: $("plot-shapes").checked ? "1" : "0",
+                                    expand_nested: $("plot-nested").checked ? "1" : "0" });
+    if (model) q.set("model", model);
+    const img = $("plot");
+    try {
+      const response = await fetch("/api/plot?" + q);
+      if (!response.ok) {
+        let data = {};
+        try { data = await response.json(); } catch (e) { /* not JSON */ }
+        throw new Error(data.error || ("HTTP " + response.status));
+      }
+      if (plotUrl) URL.revokeObjectURL(plotUrl);
+      plotUrl = URL.createObjectURL(await response.blob());
+      img.src = plotUrl;
+      img.hidden = false;
+      $("plot-note").textContent = "";
+    } catch (e) {
+      img.hidden = true;
+      $("plot-note").textContent = e.message;
+    }
   }
 
   function request(extra) { return Object.assign({ model: model || undefined }, source, extra); }
@@ -91,6 +116,8 @@
   }
 
   $("model").addEventListener("change", () => openModel().catch(error));
+  $("plot-shapes").addEventListener("change", showPlot);
+  $("plot-nested").addEventListener("change", showPlot);
   $("index").addEventListener("change", () => pickTest(Number($("index").value)));
   $("prev").addEventListener("click", () => pickTest(Number($("index").value) - 1));
   $("next").addEventListener("click", () => pickTest(Number($("index").value) + 1));

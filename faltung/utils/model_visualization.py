@@ -10,6 +10,7 @@ and Debian's ``graphviz`` package) and imported only when a picture is asked for
 
 from __future__ import annotations
 
+import html
 import os
 from typing import Any
 
@@ -101,7 +102,8 @@ def layer_label(layer: Any, show_layer_names: bool, show_layer_activations: bool
     """The HTML-like label of a layer's box, with Keras's rows and cells."""
     class_name = class_name_of(layer)
     colspan = max(1, (2 if show_shapes else 0) + int(show_dtype) + int(show_trainable))
-    title = f"<b>{layer.name}</b> ({class_name})" if show_layer_names else f"<b>{class_name}</b>"
+    name = html.escape(layer.name, quote=False)  # a name with < or & would break the label
+    title = f"<b>{name}</b> ({class_name})" if show_layer_names else f"<b>{class_name}</b>"
     table = ('<<table border="0" cellborder="1" bgcolor="black" cellpadding="10">'
              f'<tr><td colspan="{colspan}" bgcolor="black">'
              f'<font point-size="16" color="white">{title}</font></td></tr>')
