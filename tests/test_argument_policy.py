@@ -223,6 +223,48 @@ REFUSED: dict[str, dict[str, Any]] = {
     "SimpleRNN": {"stateful": True}, "LSTM": {"stateful": True}, "GRU": {"stateful": True},
     "Resizing": {"antialias": True},
 }
+
+# -- attention, per-sample normalisations, Lambda --------------------------------------------------
+def _scaled(x: Any, factor: float = 1.0) -> Any:
+    """A Lambda's function: named, so both libraries write it to a config by name."""
+    return x * factor
+
+
+def _no_mask(inputs: Any, mask: Any = None) -> Any:
+    return None
+
+
+#: MultiHeadAttention is called as layer(query, value), not on a list: every Keras argument of
+#: it is compared with Keras, or refused, in tests/test_multi_head_attention.py
+#: (test_every_keras_argument_is_classified there)
+NOT_COMPARED |= {"MultiHeadAttention"}
+_AFFINE = {"epsilon": 0.1, "center": False, "scale": False, "beta_initializer": CONSTANT,
+           "gamma_initializer": CONSTANT, "beta_regularizer": "l2", "gamma_regularizer": "l1",
+           "beta_constraint": "non_neg", "gamma_constraint": MAX_NORM}
+SPECS.update({
+    "LayerNormalization": Spec({}, SEQUENCE),
+    "GroupNormalization": Spec({"groups": 2}, SEQUENCE, shape_for={"axis": (3, 4, 5)}),
+    "UnitNormalization": Spec({}, SEQUENCE),
+    "EinsumDense": Spec({"equation": "abc,cd->abd", "output_shape": (5, 3), "bias_axes": "d"},
+                        SEQUENCE),
+    "Attention": Spec({}, [(3, 4, 5), (3, 6, 5)]),
+    "AdditiveAttention": Spec({}, [(3, 4, 5), (3, 6, 5)]),
+    "Lambda": Spec({"function": _scaled}, (4, 5)),
+})
+HONOURED.update({
+    "LayerNormalization": {"axis": [1, 2], **_AFFINE},
+    "GroupNormalization": {"groups": -1, "axis": 1, **_AFFINE},
+    "UnitNormalization": {"axis": [1, 2]},
+    "EinsumDense": {},
+    # dropout and seed are random: tests/test_attention.py checks them
+    "Attention": {"use_scale": True, "score_mode": "concat", "dropout": 0.3, "seed": 7},
+    "AdditiveAttention": {"use_scale": False, "dropout": 0.3},
+    "Lambda": {"output_shape": (5,), "mask": _no_mask, "arguments": {"factor": 3.0}},
+})
+REFUSED.update({
+    "EinsumDense": {"lora_rank": 2, "lora_alpha": 2.0, "gptq_unpacked_column_size": 4,
+                    "quantization_config": {"mode": "int8"}},
+})
 #: arguments faltung honours but real Keras cannot run on this machine (TensorFlow's CPU
 #: kernels refuse NCHW convolutions): compared with Keras's channels-last layer on transposed
 #: data instead, which is how Keras defines channels_first for these layers
