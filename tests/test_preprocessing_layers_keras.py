@@ -415,3 +415,13 @@ def test_lookup_models_load_both_ways(tmp_path: Any) -> None:
             keras.models.load_model(path)
         np.testing.assert_array_equal(_out(other.layers[-1](np.array([["a", "", "z"]]))),
                                       [[2, 0, 1]])
+
+
+def test_resizing_keeps_integer_images_as_keras() -> None:
+    x = (np.arange(2 * 5 * 6 * 3) * 37 % 256).astype(np.uint8).reshape(2, 5, 6, 3)
+    for kwargs in ({}, {"interpolation": "nearest"}, {"crop_to_aspect_ratio": True}):
+        k, f = _both("Resizing", 4, 3, **kwargs)
+        expected = np.asarray(k(x))
+        out = f(x)
+        assert out.dtype == expected.dtype == np.uint8
+        np.testing.assert_array_equal(out.data, expected)

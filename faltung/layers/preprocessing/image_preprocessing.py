@@ -130,6 +130,17 @@ class Resizing(ImageLayer):
         self.fill_value = fill_value
         self.antialias = bool(antialias)
 
+    def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        """Integer images come back in their own dtype, rounded and saturated, as Keras's
+        Resizing returns them (faltung's layers see integers as float32)."""
+        dtype = getattr(inputs, "dtype", None) if isinstance(inputs, np.ndarray) else None
+        out = super().__call__(inputs, *args, **kwargs)
+        if dtype is None or np.dtype(dtype).kind not in "iu" or not isinstance(out, Tensor):
+            return out
+        info = np.iinfo(dtype)
+        values = np.clip(np.round(out.data), info.min, info.max).astype(dtype)
+        return Tensor(values, dtype=values.dtype)
+
     def call(self, inputs: Tensor) -> Tensor:
         self._check_rank(inputs)
         x, single = self._to_nhwc(self._cast(inputs))
