@@ -471,3 +471,18 @@ def test_adapt_on_faltung_datasets() -> None:
     lookup = layers.StringLookup()
     lookup.adapt(Dataset.from_tensor_slices(np.array(["b", "a", "b", "c"])).batch(3))
     assert lookup.get_vocabulary() == ["[UNK]", "b", "c", "a"]
+
+
+def test_flip_and_contrast_gradients() -> None:
+    x = np.random.default_rng(7).uniform(0.2, 0.8, (4, 3, 5, 2))
+    flip = layers.RandomFlip(seed=2, dtype="float64")
+    contrast = layers.RandomContrast((-0.3, 0.3), value_range=(0, 1), dtype="float64")
+    kept = [np.array_equal(o, i) for o, i in zip(flip(x).data, x)]
+    assert 0 < sum(kept) < 4  # some images flipped, some not
+    for layer in (flip, contrast):
+        seed_state = layer.generator.state.data.copy()
+
+        def run(t: Any, layer: Any = layer, seed_state: Any = seed_state) -> Any:
+            layer.generator.state.assign(seed_state)  # the same draw at every evaluation
+            return layer(t)
+        assert gradient_error(run, [x]) < GRAD_TOL
