@@ -425,3 +425,26 @@ def test_resizing_keeps_integer_images_as_keras() -> None:
         out = f(x)
         assert out.dtype == expected.dtype == np.uint8
         np.testing.assert_array_equal(out.data, expected)
+
+
+def test_augmentation_block_of_the_guides_loads_both_ways(tmp_path: Any) -> None:
+    """A Sequential of random layers inside a Functional model: trained with augmentation,
+    predicts without it, and its file is Keras's."""
+    x = np.random.default_rng(3).uniform(0, 255, (6, 8, 8, 3)).astype(np.float32)
+    augment = faltung.Sequential([flayers.RandomFlip("horizontal", seed=1),
+                                  flayers.RandomRotation(0.1, seed=2),
+                                  flayers.RandomZoom(0.1, seed=3)])
+    inputs = faltung.Input((8, 8, 3))
+    hidden = flayers.Flatten()(flayers.Rescaling(1 / 255)(augment(inputs)))
+    model = faltung.Model(inputs, flayers.Dense(2)(hidden))
+    model.compile("adam", "mse")
+    model.fit(x, np.zeros((6, 2)), epochs=1, verbose=0)
+    expected = model.predict(x, verbose=0)
+    np.testing.assert_array_equal(model.predict(x, verbose=0), expected)
+    assert not np.array_equal(augment(x).data, x)
+    path = str(tmp_path / "augment.keras")
+    model.save(path)
+    theirs = keras.models.load_model(path)
+    np.testing.assert_allclose(theirs.predict(x, verbose=0), expected, rtol=1e-5, atol=1e-5)
+    assert [type(layer).__name__ for layer in theirs.layers[1].layers] == \
+        ["RandomFlip", "RandomRotation", "RandomZoom"]
