@@ -38,64 +38,51 @@ def h5py_module() -> Any:
 
 @contextlib.contextmanager
 def open_h5(path: str | os.PathLike, what: str = "model file") -> Iterator[Any]:
-    """An HDF5 file opened read-only; anything h5py or HDF5 raises becomes ModelFileError."""
-    h5py = h5py_module()
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"No such file: {os.fspath(path)!r}")
-    if SANDBOX.get():
-        from faltung.saving.h5probe import probe
-        probe(path, what)
+    """The HDF5 file at ``path`` read once into plain data (:func:`h5probe.read_tree`, in an
+    isolated child process unless the user trusts the file): a tree of groups and datasets
+    with h5py's reading API. Any problem becomes ModelFileError."""
+    from faltung.saving.h5probe import read_tree
+    tree = read_tree(path, what, sandbox=SANDBOX.get())
     try:
-        handle = h5py.File(path, "r")
-    except FileNotFoundError:
-        raise
-    except Exception as error:
-        raise ModelFileError(f"{os.fspath(path)!r} is not a readable HDF5 {what}: "
-                             f"{error}") from None
-    try:
-        yield handle
-    except ModelFileError:
+        yield tree
+    except (ModelFileError, FileNotFoundError):
         raise
     except Exception as error:
         raise ModelFileError(f"{os.fspath(path)!r}: corrupt or unexpected {what} content "
                              f"({type(error).__name__}: {error})") from error
-    finally:
-        with contextlib.suppress(Exception):
-            handle.close()
 
 
 def child(group: Any, name: str, kind: str = "any") -> Any:
-    """``group[name]`` if it is a hard link inside the file, else None; refuses external and
-    soft links (they could point at other files)."""
-    h5py = h5py_module()
-    if not isinstance(name, str) or name not in group:
+    """``group[name]`` or None (the tree holds hard links inside the file only: soft and
+    external links were refused when the file was read)."""
+    from faltung.saving.h5probe import Dataset, Group
+    if not isinstance(group, Group):
+        raise ModelFileError(f"{getattr(group, 'name', group)} should be a group")
+    if not isinstance(name, str):
         return None
-    link = group.get(name, getlink=True)
-    if not isinstance(link, h5py.HardLink):
-        raise ModelFileError(f"{group.name}/{name}: links to other objects or files are not "
-                             "allowed in model files")
-    obj = group[name]
-    if kind == "group" and not isinstance(obj, h5py.Group):
+    obj = group
+    for part in name.split("/"):
+        if not isinstance(obj, Group) or part not in obj:
+            return None
+        obj = obj[part]
+    if kind == "group" and not isinstance(obj, Group):
         raise ModelFileError(f"{obj.name} should be a group")
-    if kind == "dataset" and not isinstance(obj, h5py.Dataset):
+    if kind == "dataset" and not isinstance(obj, Dataset):
         raise ModelFileError(f"{obj.name} should be a dataset")
     return obj
 
 
 def read_array(dataset: Any, shape: tuple[int, ...] | None, where: str) -> np.ndarray:
-    """The values of a numeric dataset whose declared shape is ``shape`` (checked before
-    reading, so a hostile shape never allocates)."""
-    h5py = h5py_module()
-    if not isinstance(dataset, h5py.Dataset):
+    """The values of a numeric dataset whose shape is ``shape``."""
+    from faltung.saving.h5probe import Dataset
+    if not isinstance(dataset, Dataset):
         raise ModelFileError(f"{where}: expected a dataset")
-    if dataset.external or dataset.is_virtual:
-        raise ModelFileError(f"{where}: datasets stored outside the file are not allowed")
     if dataset.dtype.kind not in "fiub" or dataset.dtype.itemsize > 8:
         raise ModelFileError(f"{where}: expected numbers, found dtype {dataset.dtype}")
     if shape is not None and tuple(dataset.shape) != tuple(shape):
         raise ModelFileError(f"{where}: the file holds shape {tuple(dataset.shape)}, the model "
                              f"expects {tuple(shape)}")
-    return np.asarray(dataset[()])
+    return np.array(dataset[()])
 
 
 def read_names(group: Any, name: str) -> list[str]:
@@ -111,7 +98,10 @@ def read_names(group: Any, name: str) -> list[str]:
             raise ModelFileError(f"{group.name}: attribute {name!r} is missing")
     out: list[str] = []
     for chunk in chunks:
-        values = np.atleast_1d(np.asarray(chunk))
+        if chunk is None:
+            raise ModelFileError(f"{group.name}: attribute {name!r} is not a list of names")
+        values = np.atleast_1d(np.asarray(chunk, dtype=object if isinstance(chunk, str)
+                                          else None))
         if values.size > MAX_NAMES or values.dtype.kind not in "OSUf":
             raise ModelFileError(f"{group.name}: attribute {name!r} is not a list of names")
         if values.dtype.kind == "f" and values.size:
@@ -236,7 +226,8 @@ def write_keras_layout(h5file: Any, model: Any, include_optimizer: bool) -> None
         seen.add(id(layer))
         for i, variable in enumerate(layer._weights):
             group.create_dataset(str(i), data=np.asarray(variable.data))
-        if hasattr(layer, "save_own_variables"):  # named entries (a lookup's idf_weights)
+        if hasattr(layer, "save_own_variables") and not layer._weights:
+            # named entries (a lookup's idf_weights)
             store: dict[str, Any] = {}
             layer.save_own_variables(store)
             for key, value in store.items():
