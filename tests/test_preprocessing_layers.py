@@ -486,3 +486,23 @@ def test_flip_and_contrast_gradients() -> None:
             layer.generator.state.assign(seed_state)  # the same draw at every evaluation
             return layer(t)
         assert gradient_error(run, [x]) < GRAD_TOL
+
+
+@faltung.saving.register_keras_serializable(package="preprocessing_test")
+def _shout(strings: np.ndarray) -> np.ndarray:
+    return np.vectorize(lambda s: s.upper(), otypes=[object])(strings)
+
+
+def test_registered_standardize_function_is_saved_by_name(tmp_path: Any) -> None:
+    tv = layers.TextVectorization(standardize=_shout)
+    tv.adapt(["a b", "b"])
+    model = faltung.Sequential([faltung.Input((1,), dtype="string"), tv])
+    path = str(tmp_path / "custom.keras")
+    model.save(path)
+    with zipfile.ZipFile(path) as archive:
+        saved = json.loads(archive.read("config.json"))["config"]["layers"][1]["config"]
+    assert saved["standardize"]["registered_name"] == "preprocessing_test>_shout"
+    again = faltung.models.load_model(path)
+    np.testing.assert_array_equal(again.predict(np.array([["a b c"]]), verbose=0), [[3, 2, 1]])
+    with pytest.raises(NotImplementedError, match="lambda"):
+        layers.TextVectorization(standardize=lambda s: s).get_config()
