@@ -121,8 +121,9 @@ class _no_warning:  # noqa: N801 - a context manager standing in for pytest.warn
 
 # -- against real Keras ---------------------------------------------------------------------------
 @pytest.mark.oracle
-@pytest.mark.parametrize("kwargs", [{}, {"axis": [1, 2], "epsilon": 0.1},
-                                    {"center": False, "gamma_regularizer": "l2"}])
+@pytest.mark.parametrize("kwargs", [
+    {}, pytest.param({"axis": [1, 2], "epsilon": 0.1}, marks=pytest.mark.slow),
+    pytest.param({"center": False, "gamma_regularizer": "l2"}, marks=pytest.mark.slow)])
 def test_layer_normalization_matches_keras(kwargs: dict, tmp_path: Any) -> None:
     keras = pytest.importorskip("keras")
     x = RNG.normal(size=(4, 5, 6)).astype(np.float32)
@@ -141,6 +142,7 @@ def test_layer_normalization_matches_keras(kwargs: dict, tmp_path: Any) -> None:
 
 
 @pytest.mark.oracle
+@pytest.mark.slow
 @pytest.mark.parametrize("kwargs", [{"groups": 4}, {"groups": -1}, {"groups": 2, "axis": 1}])
 def test_group_normalization_matches_keras(kwargs: dict, tmp_path: Any) -> None:
     keras = pytest.importorskip("keras")
@@ -160,6 +162,7 @@ def test_group_normalization_matches_keras(kwargs: dict, tmp_path: Any) -> None:
 
 
 @pytest.mark.oracle
+@pytest.mark.slow
 def test_unit_normalization_matches_keras(tmp_path: Any) -> None:
     keras = pytest.importorskip("keras")
     x = RNG.normal(size=(4, 5, 6)).astype(np.float32)
