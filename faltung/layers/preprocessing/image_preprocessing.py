@@ -60,6 +60,9 @@ class Rescaling(Layer):
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return tuple(input_shape)
 
+    def _check_input(self, shape: Any) -> None:
+        """Any shape, whatever the layer was built for (as Keras)."""
+
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "scale": _serialize_number(self.scale),
                 "offset": _serialize_number(self.offset)}

@@ -55,6 +55,13 @@ class _DataLayer(Layer):
     """A layer whose inputs are strings or integers, never cast to float: eager calls get a
     NumPy array, symbolic calls get outputs of the layer's output dtype."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        if self.activity_regularizer is not None:
+            raise NotImplementedError(f"{type(self).__name__} {self.name!r}: "
+                                      "activity_regularizer is not implemented for a layer "
+                                      "whose outputs are indices or counts; leave it None")
+
     def _output_dtype(self) -> str:
         raise NotImplementedError
 

@@ -186,6 +186,18 @@ class Normalization(Layer):
     def compute_output_shape(self, input_shape: tuple) -> tuple:
         return tuple(input_shape)
 
+    def _check_input(self, shape: Any) -> None:
+        """The rank and the normalized axes must be those the layer was built for; the other
+        axes may have any size (the statistics broadcast over them, as in Keras)."""
+        expected = getattr(self, "_build_input_shape", None)
+        if expected is None or not isinstance(shape, tuple):
+            return
+        if len(shape) != len(expected) or any(shape[d] != expected[d]
+                                               for d in self._keep_axis):
+            raise ValueError(f"Input to layer {self.name!r} (Normalization) has an "
+                             f"incompatible shape: expected {tuple(expected)} on axis "
+                             f"{self.axis}, received {shape}")
+
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "axis": self.axis, "invert": self.invert,
                 "mean": np.array(self.input_mean).tolist(),
