@@ -506,3 +506,18 @@ def test_registered_standardize_function_is_saved_by_name(tmp_path: Any) -> None
     np.testing.assert_array_equal(again.predict(np.array([["a b c"]]), verbose=0), [[3, 2, 1]])
     with pytest.raises(NotImplementedError, match="lambda"):
         layers.TextVectorization(standardize=lambda s: s).get_config()
+
+
+def test_layers_take_other_image_sizes_after_building() -> None:
+    rescale, crop = layers.Rescaling(0.5), layers.CenterCrop(2, 2)
+    norm = layers.Normalization()
+    norm.adapt(np.ones((3, 5, 2), np.float32))
+    for layer, first, second in ((rescale, (1, 4, 4, 3), (2, 5, 6, 3)),
+                                 (crop, (1, 4, 4, 3), (2, 5, 6, 3)),
+                                 (norm, (1, 5, 2), (2, 7, 2))):
+        layer(np.ones(first, np.float32))
+        assert layer(np.ones(second, np.float32)).shape[0] == 2
+    with pytest.raises(ValueError, match=r"normalization.*\(2, 7, 3\)"):
+        norm(np.ones((2, 7, 3), np.float32))
+    with pytest.raises(NotImplementedError, match="activity_regularizer"):
+        layers.StringLookup(activity_regularizer="l2")
