@@ -35,7 +35,8 @@ class Cropping1D(Layer):
         if length is not None:
             length -= sum(self.cropping)
             if length <= 0:
-                raise ValueError("`cropping` parameter of `Cropping1D` layer must be smaller "
+                raise ValueError(f"Cropping1D {self.name!r}: `cropping` parameter of "
+                                 "`Cropping1D` layer must be smaller "
                                  f"than the input length. Received: input_shape="
                                  f"{input_shape}, cropping={self.cropping}")
         return (input_shape[0], length, input_shape[2])
@@ -82,7 +83,8 @@ class Cropping2D(Layer):
             if out[axis] is not None:
                 out[axis] -= sum(amounts)
                 if out[axis] <= 0:
-                    raise ValueError("Values in `cropping` argument should be smaller than "
+                    raise ValueError(f"Cropping2D {self.name!r}: Values in `cropping` "
+                                     "argument should be smaller than "
                                      "the corresponding spatial dimension of the input. "
                                      f"Received: input_shape={input_shape}, "
                                      f"cropping={self.cropping}")
