@@ -7,7 +7,8 @@ from faltung.callbacks.learning_rate import LearningRateScheduler, ReduceLROnPla
 from faltung.callbacks.logging import CSVLogger, LambdaCallback, TerminateOnNaN
 from faltung.callbacks.model_checkpoint import ModelCheckpoint
 from faltung.callbacks.progbar import ProgbarLogger
+from faltung.callbacks.tensorboard import TensorBoard
 
 __all__ = ["CSVLogger", "Callback", "CallbackList", "EarlyStopping", "History",
            "LambdaCallback", "LearningRateScheduler", "ModelCheckpoint", "ProgbarLogger",
-           "ReduceLROnPlateau", "TerminateOnNaN"]
+           "ReduceLROnPlateau", "TensorBoard", "TerminateOnNaN"]

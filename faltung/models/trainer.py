@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 import warnings
 from collections.abc import Iterator
@@ -375,6 +376,9 @@ class Trainer:
                              validation_batch_size or batch_size, shuffle=False,
                              steps=validation_steps)
         verbose = 1 if verbose == "auto" else int(verbose)
+        dist = _distribution()
+        if dist is not None and not dist.is_chief:
+            verbose = 0  # under a distribution only rank 0 prints progress
         history = History()
         callback_list = CallbackList(callbacks, model=self, add_history=history,
                                      add_progbar=verbose > 0, verbose=verbose,
@@ -382,30 +386,41 @@ class Trainer:
                                              "verbose": verbose})
         self.stop_training = False
         self.history = history
+        if dist is not None:
+            dist.prepare(self)  # rank 0's weights and random generator on every rank
         callback_list.on_train_begin()
         with _deferred_interrupt(self) as interrupted:
             for epoch in range(initial_epoch, epochs):
                 self.reset_metrics()
+                if dist is not None and epoch > initial_epoch:
+                    dist.begin_epoch()
                 callback_list.on_epoch_begin(epoch)
                 logs: dict[str, Any] = {}
                 for step, (xb, yb, swb) in enumerate(train.epoch()):
                     callback_list.on_train_batch_begin(step)
-                    logs = self._run_step(self.train_step, pack_batch(xb, yb, swb),
-                                          "train_step")
+                    if dist is None:
+                        logs = self._run_step(self.train_step, pack_batch(xb, yb, swb),
+                                              "train_step")
+                    else:  # this rank's shard of the batch; global logs
+                        logs = dist.run_step(self, xb, yb, swb)
                     callback_list.on_train_batch_end(step, logs)
                     if self.stop_training:
                         break
-                logs = self._epoch_logs(logs) if logs else logs
+                logs = self._epoch_logs(logs) if logs and dist is None else logs
                 if interrupted():
                     logs = logs or {}
                     callback_list.on_epoch_end(epoch, logs, interrupted=True)
                     break
                 if val is not None and (epoch + 1) % validation_freq == 0:
-                    val_logs = self._evaluate_batches(val)
+                    callback_list.on_test_begin()
+                    val_logs = self._evaluate_batches(val, callback_list)
+                    callback_list.on_test_end(val_logs)
                     logs = {**logs, **{f"val_{k}": v for k, v in val_logs.items()}}
                 callback_list.on_epoch_end(epoch, logs)
                 if self.stop_training:
                     break
+        if dist is not None:
+            dist.check_weights(self)
         callback_list.on_train_end()
         return history
 
@@ -506,6 +521,13 @@ class Trainer:
         ((xb, _, _),) = list(batches.epoch())
         with no_grad():
             return _to_numpy(self.predict_step(pack_batch(xb, [], None)))
+
+
+def _distribution() -> Any:
+    """The distribution set with ``faltung.distribution.set_distribution`` (None: one
+    process); looked up without importing faltung.distribution (nor mpi4py)."""
+    module = sys.modules.get("faltung.distribution")
+    return None if module is None else module.distribution()
 
 
 def _loop_callbacks(model: Any, callbacks: list | None, verbose: Any, steps: Any) -> Any:
