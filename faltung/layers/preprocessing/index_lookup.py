@@ -305,16 +305,20 @@ class IndexLookup(_DataLayer):
             raise ValueError(f"Cannot adapt layer '{self.name}' after setting a static "
                              "vocabulary via `vocabulary` argument or `set_vocabulary()` "
                              "method.")
+        rows = (row for batch in _batches(data, steps) for row in self._document_rows(batch))
+        self._learn(rows)
+
+    def _learn(self, rows: Iterable[list[Any]]) -> None:
+        """Count the tokens of documents (lists of tokens) and set the vocabulary and, for
+        tf_idf, the idf weights."""
         counts: collections.Counter = collections.Counter()
         doc_counts: collections.Counter = collections.Counter()
         documents = 0
-        for batch in _batches(data, steps):
-            rows = self._document_rows(batch)
-            for row in rows:
-                counts.update(row)
-                if self.output_mode == "tf_idf":
-                    doc_counts.update(set(row))
-            documents += len(rows)
+        for row in rows:
+            counts.update(row)
+            if self.output_mode == "tf_idf":
+                doc_counts.update(set(row))
+            documents += 1
         for special in (self.mask_token, self.oov_token):
             if special is not None:
                 counts.pop(special, None)

@@ -200,7 +200,11 @@ class TextVectorization(_DataLayer):
                 documents.extend(list(row) for row in array.tolist())
             else:
                 documents.extend(tokens)
-        self._lookup_layer.adapt(_Documents(documents))
+        if self._lookup_layer._has_input_vocabulary:
+            raise ValueError(f"Cannot adapt layer '{self._lookup_layer.name}' after setting a "
+                             "static vocabulary via `vocabulary` argument or "
+                             "`set_vocabulary()` method.")
+        self._lookup_layer._learn(documents)
 
     def get_vocabulary(self, include_special_tokens: bool = True) -> list[str]:
         return self._lookup_layer.get_vocabulary(include_special_tokens)
@@ -312,15 +316,3 @@ def _fit_length(rows: list[np.ndarray], length: int) -> np.ndarray:
         row = np.asarray(row).reshape(-1)[:length]
         out[r, :row.size] = row
     return out
-
-
-class _Documents:
-    """Token lists handed to the inner lookup's adapt as an iterable of one-document
-    batches (documents of different lengths)."""
-
-    def __init__(self, documents: list[list[str]]) -> None:
-        self.documents = documents
-
-    def __iter__(self) -> Any:
-        for doc in self.documents:
-            yield np.array([doc], dtype=object) if doc else np.empty((1, 0), dtype=object)
