@@ -215,6 +215,15 @@ HONOURED.update({
     "Cropping2D": {"cropping": ((1, 2), (0, 1))},
     "SpatialDropout1D": {"seed": 3}, "SpatialDropout2D": {"seed": 3},
 })
+#: the wrappers take a layer, which these tables cannot build per library: every Keras argument
+#: of them is compared with Keras, or refused, in tests/test_sequence_parity.py
+#: (test_every_wrapper_argument_is_classified_and_compared)
+NOT_COMPARED |= {"Bidirectional", "TimeDistributed"}
+SPECS.update({  # sequence layers
+    "Masking": Spec({}, SEQUENCE), "RepeatVector": Spec({"n": 3}, (4, 5)),
+    "Permute": Spec({"dims": (2, 1)}, SEQUENCE),
+})
+HONOURED.update({"Masking": {"mask_value": 0.5}, "RepeatVector": {}, "Permute": {}})
 REFUSED: dict[str, dict[str, Any]] = {
     "Dense": {"lora_rank": 2, "lora_alpha": 2.0, "quantization_config": {"mode": "int8"}},
     "Embedding": {"lora_rank": 2, "lora_alpha": 2.0, "quantization_config": {"mode": "int8"}},

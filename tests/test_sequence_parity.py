@@ -346,3 +346,68 @@ def test_configs_match_keras() -> None:
                 k_config["config"][key]["config"].pop("name")
                 f_config["config"][key]["config"].pop("name")
         assert f_config == k_config, k_layer.__class__.__name__
+
+
+# -- every Keras argument of the wrappers (they take a layer, which the generic table of
+# -- tests/test_argument_policy.py cannot build per library) ---------------------------------
+
+WRAPPER_HONOURED = {
+    "Bidirectional": {"merge_mode": "sum", "backward_layer": "a GRU going backwards"},
+    "TimeDistributed": {},
+}
+WRAPPER_REFUSED = {"Bidirectional": {"weights": "initial weights"}}
+WRAPPER_REQUIRED = {"layer"}
+BASE = {"name": "wrapped", "dtype": "float64", "trainable": False,
+        "activity_regularizer": "l2", "autocast": False, "input_shape": (5, 3)}
+
+
+def _wrapper(lib: Any, which: str, **kwargs: Any) -> Any:
+    if which == "Bidirectional":
+        if kwargs.get("backward_layer") is not None:
+            kwargs["backward_layer"] = lib.layers.GRU(2, go_backwards=True,
+                                                     return_sequences=True)
+        return lib.layers.Bidirectional(lib.layers.LSTM(2, return_sequences=True), **kwargs)
+    return lib.layers.TimeDistributed(lib.layers.Dense(2), **kwargs)
+
+
+@pytest.mark.parametrize("name", ["Bidirectional", "TimeDistributed"])
+def test_every_wrapper_argument_is_classified_and_compared(name: str) -> None:
+    import inspect
+    params = [p for p in inspect.signature(getattr(keras.layers, name).__init__).parameters
+              if p not in ("self", "kwargs")]
+    arguments = set(params) | set(BASE)
+    known = set(WRAPPER_HONOURED[name]) | set(WRAPPER_REFUSED.get(name, {})) | \
+        WRAPPER_REQUIRED | set(BASE)
+    assert arguments <= known, arguments - known
+    x = np.random.default_rng(0).standard_normal((2, 5, 3)).astype("float32")
+    for argument in sorted(arguments - WRAPPER_REQUIRED):
+        if argument in WRAPPER_REFUSED.get(name, {}):
+            with pytest.raises(NotImplementedError, match=argument):
+                _wrapper(faltung, name, **{argument: [np.zeros((3, 8))]})
+            continue
+        value = BASE.get(argument, WRAPPER_HONOURED[name].get(argument))
+        keras.utils.set_random_seed(0)
+        k, f = _wrapper(keras, name, **{argument: value}), _wrapper(faltung, name,
+                                                                   **{argument: value})
+        k(x), f(x)  # build
+        f.set_weights(k.get_weights())
+        f_out, k_out = f(x), k(x)  # the losses of the last call (activity_regularizer)
+        np.testing.assert_allclose(f_out.data, np.asarray(k_out), rtol=RTOL, atol=ATOL,
+                                   err_msg=argument)
+        assert f_out.dtype == np.asarray(k_out).dtype, argument
+        assert len(f.trainable_weights) == len(k.trainable_weights), argument
+        assert len(f.losses) == len(k.losses), argument
+        for a, b in zip(k.losses, f.losses):
+            np.testing.assert_allclose(float(np.asarray(b.data if hasattr(b, "data") else b)),
+                                       float(np.asarray(a)), rtol=RTOL, err_msg=argument)
+        if argument not in ("input_shape",):
+            key = "dtype" if argument == "dtype" else argument
+            k_value, f_value = k.get_config().get(key), f.get_config().get(key)
+            if argument == "dtype":
+                k_value = k_value["config"]["name"]
+            elif argument == "backward_layer":
+                k_value, f_value = k_value["class_name"], type(f.backward_layer).__name__
+            elif argument == "activity_regularizer":
+                k_value, f_value = k_value["class_name"], f_value["class_name"]
+            if argument != "autocast":  # Keras writes autocast for no built-in layer
+                assert f_value == k_value, (argument, f_value, k_value)

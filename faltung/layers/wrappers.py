@@ -165,8 +165,11 @@ class Bidirectional(Layer):
         if self.return_state:
             final = list(y[1:]) + list(y_rev[1:])
             y, y_rev = y[0], y_rev[0]
-        y, y_rev = as_tensor(y), as_tensor(y_rev)
-        for output in (y, y_rev):  # the merged output gets its mask from compute_mask
+        # in this layer's dtype (Keras casts to its compute dtype); the merged output gets its
+        # mask from compute_mask
+        y, y_rev = (ops.cast(as_tensor(t), self.dtype) if as_tensor(t).dtype != self.dtype
+                    else as_tensor(t) for t in (y, y_rev))
+        for output in (y, y_rev):
             call_context.set_mask(output, None)
         if self.return_sequences:
             y_rev = y_rev[:, ::-1]
