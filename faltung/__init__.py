@@ -18,6 +18,7 @@ __all__ = ["Tensor", "Variable", "enable_grad", "floatx", "is_grad_enabled", "no
 # Keras's public sub-modules, imported on first use so that ``import faltung`` stays fast.
 _SUBMODULES = {
     "activations", "applications", "backend", "callbacks", "constraints", "datasets",
+    "distribution",
     "initializers", "layers", "export", "losses", "metrics", "mixed_precision", "models",
     "optimizers", "preprocessing", "random", "regularizers", "saving", "utils",
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 
@@ -45,6 +46,8 @@ class CallbackList:
         for callback in self.callbacks:
             if not isinstance(callback, Callback):
                 raise TypeError(f"fit(callbacks=...) takes Callback objects, got {callback!r}")
+        if not _is_chief():  # under a distribution only rank 0 writes files
+            self.callbacks = [c for c in self.callbacks if not getattr(c, "_chief_only", False)]
         if add_progbar:
             self.callbacks.append(ProgbarLogger(verbose=verbose))
         if add_history is not None:  # last, so it records what others add to the logs
@@ -110,3 +113,10 @@ class CallbackList:
     def on_predict_batch_end(self, step: int, logs: dict) -> None:
         for callback in self.callbacks:
             callback.on_predict_batch_end(step, logs)
+
+
+def _is_chief() -> bool:
+    """False on the ranks other than 0 of a faltung.distribution (looked up without importing
+    it): callbacks that write files (``_chief_only = True``) run on rank 0 only."""
+    module = sys.modules.get("faltung.distribution")
+    return module is None or module.is_chief()

@@ -14,6 +14,8 @@ from faltung.callbacks.callback import Callback
 class CSVLogger(Callback):
     """One row per epoch (epoch, then the logs in sorted order) in a CSV file."""
 
+    _chief_only = True  # under a distribution, rank 0 alone writes the file
+
     def __init__(self, filename: str | os.PathLike, separator: str = ",",
                  append: bool = False) -> None:
         super().__init__()

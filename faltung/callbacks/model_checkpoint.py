@@ -17,6 +17,8 @@ class ModelCheckpoint(Callback):
     write goes through faltung's atomic save, so an interrupted run never leaves a broken
     checkpoint in place of a good one."""
 
+    _chief_only = True  # under a distribution, rank 0 alone writes the checkpoints
+
     def __init__(self, filepath: str | os.PathLike, monitor: str = "val_loss", verbose: int = 0,
                  save_best_only: bool = False, save_weights_only: bool = False,
                  mode: str = "auto", save_freq: str | int = "epoch",

@@ -28,6 +28,10 @@ SOURCES = {
 }
 
 
+def _silent(*args: Any, **kwargs: Any) -> None:
+    """The print function of the ranks other than 0."""
+
+
 class MissingDatasetError(RuntimeError):
     """A lab's dataset is neither in FALTUNG_DATA, nor cached, nor downloadable."""
 
@@ -49,6 +53,18 @@ class LabConfig:
     data: Mapping[str, tuple[Split, Split]] | None = None
     print_fn: Callable[[str], None] = print
     started: float = field(default_factory=time.perf_counter)
+
+    def __post_init__(self) -> None:
+        """Under ``mpirun -n N faltung lab NAME`` (N > 1) the lab trains data-parallel over the
+        ranks; rank 0 alone prints and writes the report."""
+        from faltung.distribution._comm import launched_by_mpirun
+        if launched_by_mpirun() > 1:
+            from faltung import distribution
+            if distribution.distribution() is None:
+                distribution.set_distribution(distribution.DataParallel())
+            if not distribution.is_chief():
+                self.print_fn = _silent
+                self.verbose = 0
 
     def settings(self, **extra: Any) -> dict[str, Any]:
         """The settings recorded in the report."""
@@ -97,8 +113,8 @@ def split_off(x: np.ndarray, y: np.ndarray, fraction: float, seed: int) \
 def summary_of(model: Any) -> str:
     """The model's summary() as text."""
     lines: list[str] = []
-    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
-    return "\n".join(lines)
+    model.summary(print_fn=lambda text, *args, **kwargs: lines.append(text))
+    return "\n".join(lines).rstrip("\n")
 
 
 def show_summary(config: LabConfig, model: Any, label: str, report: Report) -> None:

@@ -16,6 +16,7 @@ import io
 import json
 import math
 import os
+import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -369,8 +370,12 @@ def _text_table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def write_report(report: Report, out: str | os.PathLike) -> Path:
-    """Write every file of the report into ``out/<name>/`` and return that folder."""
+    """Write every file of the report into ``out/<name>/`` and return that folder (under a
+    faltung.distribution only rank 0 writes; the other ranks return the folder)."""
     folder = Path(out) / report.name
+    distribution = sys.modules.get("faltung.distribution")
+    if distribution is not None and not distribution.is_chief():
+        return folder
     folder.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
 

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from faltung import constraints, initializers, ops, regularizers
+from faltung.distribution import _replica as replica
 from faltung.layers._arguments import refuse
 from faltung.layers.layer import Layer, serialize
 from faltung.tensor import Tensor
@@ -41,8 +42,8 @@ class BatchNormalization(Layer):
             raise TypeError(f"Expected an int or a list/tuple of ints for the argument 'axis', "
                             f"but received: {axis!r}")
         self.axis = axis
-        # synchronized=True syncs the statistics across devices; on faltung's single device it
-        # is the plain computation, as in Keras on one replica
+        # synchronized=True: the batch statistics over every rank of a faltung.distribution
+        # (fit under DataParallel); in one process the plain computation, as Keras on one replica
         self.synchronized = bool(synchronized)
         # valid only with renorm=True (Keras keeps them in the config and uses them for nothing
         # else)
@@ -109,7 +110,11 @@ class BatchNormalization(Layer):
         """Batch norm over the last axis of ``inputs``."""
         gamma, beta = self._affine(inputs.dtype)
         if training and self.trainable:
-            out, mean, var = ops.batch_norm(inputs, gamma, beta, self.epsilon)
+            if self.synchronized and replica.current is not None:  # over all ranks' rows
+                out, mean, var = replica.sync_batch_norm(inputs, gamma, beta, self.epsilon,
+                                                         replica.current)
+            else:
+                out, mean, var = ops.batch_norm(inputs, gamma, beta, self.epsilon)
             m = self.momentum
             self.moving_mean.assign(self.moving_mean.data * m + mean * (1 - m))
             self.moving_variance.assign(self.moving_variance.data * m + var * (1 - m))

@@ -250,3 +250,20 @@ def split_validation(x: Any, y: Any, sample_weight: Any, fraction: float) \
     return train, val
 
 
+
+
+def shard_batch(xs: list[Any], ys: list[Any], sample_weight: Any, rank: int, size: int) \
+        -> tuple[list[Any], list[Any], Any, int | None, int]:
+    """Rank ``rank``'s rows of one global batch split over ``size`` ranks (as even as
+    ``np.array_split``: the first ranks take one more row when it does not divide), with its
+    offset and the global batch size. A batch with fewer rows than ranks is not split: every
+    rank takes all of it (offset None) and counts for 1/size of a batch of ``rows * size``
+    rows, which gives the same update as one process."""
+    total = int(np.shape(xs[0])[0]) if xs and np.ndim(xs[0]) else 1
+    if total < size:
+        return xs, ys, sample_weight, None, total * size
+    base, extra = divmod(total, size)
+    start = rank * base + min(rank, extra)
+    rows = slice(start, start + base + (1 if rank < extra else 0))
+    return ([a[rows] for a in xs], [a[rows] for a in ys],
+            None if sample_weight is None else sample_weight[rows], start, total)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from faltung import random
+from faltung.distribution import _replica as replica
 from faltung.tensor import Tensor, as_tensor, make_result
 
 
@@ -30,7 +31,7 @@ def dropout(x: Tensor, rate: float, rng: np.random.Generator | None = None,
                              f"the input shape {x.shape}") from None
     rng = random.generator() if rng is None else rng
     keep = 1.0 - rate
-    mask = (rng.random(shape, dtype=np.float32) < keep).astype(x.dtype) / x.dtype.type(keep)
+    mask = (replica.uniform(rng, shape) < keep).astype(x.dtype) / x.dtype.type(keep)
     out = x.data * mask
 
     def backward(g: np.ndarray) -> tuple[np.ndarray]:

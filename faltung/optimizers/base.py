@@ -18,6 +18,7 @@ rejects ``lr`` and ignores ``decay``): ``decay`` is Keras 2's inverse-time decay
 from __future__ import annotations
 
 import re
+import sys
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -46,6 +47,13 @@ def auto_name(class_name: str) -> str:
     count = _name_counts[base]
     _name_counts[base] += 1
     return base if count == 0 else f"{base}_{count}"
+
+
+def _distribution() -> Any:
+    """The distribution set with faltung.distribution.set_distribution, else None (looked up
+    without importing faltung.distribution)."""
+    module = sys.modules.get("faltung.distribution")
+    return None if module is None else module.distribution()
 
 
 def _array(value: object) -> np.ndarray:
@@ -276,6 +284,9 @@ class Optimizer:
                 raise ValueError(f"{type(self).__name__}: gradient of shape {g.shape} for "
                                  f"variable {v.path!r} of shape {v.shape}")
             arrays.append(g)
+        distribution = _distribution()
+        if distribution is not None:  # the mean over the replicas, as tf.distribute does
+            arrays = distribution.reduce_gradients(arrays)
         if self.loss_scale_factor is not None:
             arrays = [g / g.dtype.type(self.loss_scale_factor) for g in arrays]
         arrays = self._clip_gradients(arrays)
