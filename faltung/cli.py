@@ -117,7 +117,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except MissingDatasetError as exc:
             print(f"faltung lab {args.name}: {exc}", file=sys.stderr)
             return 1
-        print(f"\nReport: {folder / 'report.html'}")
+        distribution = sys.modules.get("faltung.distribution")
+        if distribution is None or distribution.is_chief():  # mpirun: rank 0 alone prints
+            print(f"\nReport: {folder / 'report.html'}")
         return 0
     return 2  # pragma: no cover (argparse requires a command)
 
