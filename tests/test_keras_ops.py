@@ -432,7 +432,9 @@ def test_sub_namespaces():
 
 
 def test_dispatch_check_is_cheap():
-    """The KerasTensor check costs well under a microsecond per call."""
+    """The KerasTensor check of the public ops costs a small fraction of the cheapest real op
+    (about 0.3 us against 2.5 us for a tiny add on an idle machine; measured side by side so
+    that a loaded machine slows both)."""
     import faltung.layers  # noqa: F401  (KerasTensor exists, the check is active)
     from faltung.ops._symbolic import keras_op
     x, y = Tensor(np.ones(3)), Tensor(np.ones(3))
@@ -441,10 +443,17 @@ def test_dispatch_check_is_cheap():
         return None
 
     wrapped_op = keras_op(raw)
-    n = 50000
-    wrapped = min(timeit.repeat(lambda: wrapped_op(x, y), number=n, repeat=7)) / n
-    direct = min(timeit.repeat(lambda: raw(x, y), number=n, repeat=7)) / n
-    assert wrapped - direct < 1e-6, f"dispatch costs {1e6 * (wrapped - direct):.2f} us"
+    add = faltung.ops.arithmetic.add
+    n = 20000
+    overheads, adds = [], []
+    for _ in range(5):
+        wrapped = min(timeit.repeat(lambda: wrapped_op(x, y), number=n, repeat=3)) / n
+        direct = min(timeit.repeat(lambda: raw(x, y), number=n, repeat=3)) / n
+        adds.append(min(timeit.repeat(lambda: add(x, y), number=n // 4, repeat=3)) / (n // 4))
+        overheads.append(wrapped - direct)
+    overhead, real = min(overheads), min(adds)
+    assert overhead < 0.25 * real, \
+        f"dispatch costs {1e6 * overhead:.2f} us against {1e6 * real:.2f} us for an add"
 
 
 def test_symbolic_dispatch_records_graph_nodes():

@@ -36,21 +36,17 @@ def _keras_tensor_type() -> type | None:
     return _keras_tensor
 
 
-def _is_symbolic(kind: type, args: tuple, kwargs: dict) -> bool:
-    for value in args:
-        cls = type(value)
-        if cls in _PLAIN:
-            continue
-        if isinstance(value, kind):
-            return True
-        if cls is list or cls is tuple:
-            for item in value:
-                if isinstance(item, kind):
-                    return True
-                if type(item) in (list, tuple) and any(isinstance(i, kind) for i in item):
-                    return True
-    if kwargs:
-        return _is_symbolic(kind, tuple(kwargs.values()), {})
+def _is_symbolic(kind: type, value: object) -> bool:
+    """Whether ``value`` is a KerasTensor or a list/tuple holding one (two levels deep)."""
+    if isinstance(value, kind):
+        return True
+    cls = type(value)
+    if cls is list or cls is tuple:
+        for item in value:
+            if isinstance(item, kind):
+                return True
+            if type(item) in (list, tuple) and any(isinstance(i, kind) for i in item):
+                return True
     return False
 
 
@@ -58,15 +54,26 @@ def keras_op(fn: F, name: str | None = None, symbolic_name: str | None = None) -
     """``fn`` as a public op: the same signature, and symbolic calls go to the graph (as
     ``symbolic_name``, default the op's name)."""
     op_name = symbolic_name or name or fn.__name__
+    plain = _PLAIN
 
     @functools.wraps(fn)
     def op(*args: Any, **kwargs: Any) -> Any:
         kind = _keras_tensor or _keras_tensor_type()
-        if kind is not None and _is_symbolic(kind, args, kwargs):
-            from faltung.layers.operation import symbolic_call
-            return symbolic_call(op_name, args, kwargs)
+        if kind is not None:
+            for value in args:  # the common case: a set lookup per argument
+                if value.__class__ not in plain and _is_symbolic(kind, value):
+                    return _record(op_name, args, kwargs)
+            if kwargs:
+                for value in kwargs.values():
+                    if value.__class__ not in plain and _is_symbolic(kind, value):
+                        return _record(op_name, args, kwargs)
         return fn(*args, **kwargs)
 
     if name is not None:
         op.__name__ = op.__qualname__ = name
     return op  # type: ignore[return-value]
+
+
+def _record(name: str, args: tuple, kwargs: dict) -> Any:
+    from faltung.layers.operation import symbolic_call
+    return symbolic_call(name, args, kwargs)
