@@ -297,6 +297,15 @@ def _emit_layer(g: _Builder, layer: Any, ins: list[str], in_shapes: list[tuple],
         return [g.op("Softmax", [x], axis=int(layer.axis))]
     if isinstance(layer, (L.SimpleRNN, L.LSTM, L.GRU)):
         return _emit_recurrent(g, layer, ins)
+    if isinstance(layer, L.Embedding) and layer.mask_zero:
+        raise NotImplementedError(
+            f"ONNX export: Embedding {layer.name!r} with mask_zero=True is not supported (the "
+            "exported graph would not skip the padding steps); export a model without masks")
+    if isinstance(layer, L.Permute):
+        return [g.op("Transpose", [x], perm=[0, *layer.dims])]
+    if isinstance(layer, L.RepeatVector):
+        steps = g.op("Unsqueeze", [x, g.const(np.array([1], np.int64))])
+        return [g.op("Tile", [steps, g.const(np.array([1, layer.n, 1], np.int64))])]
     if isinstance(layer, L.Embedding):
         ids = g.op("Cast", [x], to=_onnx().TensorProto.INT64)
         return [g.op("Gather", [g.const(layer.embeddings.data, f"{layer.name}_table"), ids],
