@@ -16,6 +16,7 @@ from faltung.datasets._store import (
     check_pairs,
     fetch,
     find_local,
+    open_source,
     read_npz,
     resolve_path,
     restricted_loads,
@@ -27,7 +28,7 @@ SPLIT_KEYS = ("x_train", "y_train", "x_test", "y_test")
 def source_file(remote: Remote, path: str, default: str, local_names: list[str]) -> Path:
     """The file to convert: ``FALTUNG_DATA``'s copy, an explicit ``path``, or the download."""
     if path == default:
-        local = find_local(local_names)
+        local = find_local(local_names, remote)
         if local is not None:
             return local
         return fetch(remote)
@@ -51,9 +52,9 @@ def read_image_npz(
 def read_idx(path: Path, ndim: int) -> np.ndarray:
     """One gzip-compressed IDX file of unsigned bytes (the MNIST / Fashion-MNIST format)."""
     try:
-        with gzip.open(path, "rb") as f:
+        with open_source(path) as source, gzip.open(source, "rb") as f:
             raw = f.read()
-    except (OSError, EOFError, zlib.error) as exc:
+    except (OSError, EOFError, zlib.error, MemoryError) as exc:
         raise DatasetError(f"{path} is truncated or not a gzip file ({exc})") from exc
     header = 4 + 4 * ndim
     if len(raw) < header or raw[:3] != b"\x00\x00\x08" or raw[3] != ndim:
@@ -62,6 +63,9 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
     if len(raw) - header != int(np.prod(shape)):
         raise DatasetError(f"{path} is truncated: header says shape {shape}")
     return np.frombuffer(raw, np.uint8, offset=header).reshape(shape)
+
+
+MAX_MEMBER_BYTES = 2**30  # one pickle batch of a CIFAR archive (the real ones: about 30 MB)
 
 
 def read_cifar_tar(
@@ -73,18 +77,24 @@ def read_cifar_tar(
     """
     out = []
     try:
-        with tarfile.open(path, "r:gz") as tar:
+        with open_source(path) as source, tarfile.open(fileobj=source, mode="r:gz") as tar:
             for name in members:
                 try:
                     member = tar.getmember(name)
                 except KeyError:
                     raise DatasetError(f"{path} has no member {name!r}") from None
+                if not member.isfile():  # a link could point anywhere in (or out of) it
+                    raise DatasetError(f"{path}: {name!r} is not a regular file (links are "
+                                       "not followed)")
+                if member.size > MAX_MEMBER_BYTES:
+                    raise DatasetError(f"{path}: {name!r} declares {member.size} bytes, more "
+                                       f"than the {MAX_MEMBER_BYTES} a CIFAR batch may hold")
                 f = tar.extractfile(member)
                 if f is None:
                     raise DatasetError(f"{path}: {name!r} is not a regular file")
-                batch = restricted_loads(f.read(), f"{path} ({name})")
+                batch = restricted_loads(f.read(member.size + 1), f"{path} ({name})")
                 out.append(_cifar_batch(batch, f"{path} ({name})", label_keys))
-    except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+    except (tarfile.TarError, OSError, EOFError, zlib.error, KeyError, MemoryError) as exc:
         if isinstance(exc, DatasetError):
             raise
         raise DatasetError(

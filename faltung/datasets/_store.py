@@ -13,13 +13,16 @@ If ``FALTUNG_DATA`` names a folder, the source files are taken from there instea
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import json
 import lzma
 import os
 import pickle
+import re
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -82,14 +85,23 @@ def data_dir() -> Path | None:
     return Path(value).expanduser() if value else None
 
 
-def find_local(names: Iterable[str]) -> Path | None:
-    """The first of ``names`` present in the ``FALTUNG_DATA`` folder, or ``None``."""
+def find_local(names: Iterable[str], remote: Remote | None = None) -> Path | None:
+    """The first of ``names`` present in the ``FALTUNG_DATA`` folder, or ``None``. A file with
+    the official name of ``remote`` must have its published hash (DatasetError otherwise)."""
     folder = data_dir()
     if folder is None:
         return None
     for name in names:
         candidate = folder / name
         if candidate.is_file():
+            if remote is not None and remote.file_hash and \
+                    candidate.name == Path(remote.fname).name:
+                algorithm = _algorithm(remote.file_hash)
+                got = file_digest(candidate, algorithm)
+                if got != remote.file_hash:
+                    raise DatasetError(f"{candidate} has {algorithm} {got}, expected "
+                                       f"{remote.file_hash}: it is corrupted or not the "
+                                       "official file")
             return candidate
     return None
 
@@ -237,8 +249,123 @@ def fetch(remote: Remote, dest: Path | None = None, verify: bool = True) -> Path
 # --------------------------------------------------------------------------------------------
 # reading source files safely
 
-_RECONSTRUCT = np.empty(0).__reduce__()[0]  # numpy's ndarray reconstructor, whatever its module
-_FROMBUFFER = np.arange(2).__reduce_ex__(5)[0]
+_SIMPLE_DTYPE = re.compile(r"(b1|[iu][1248]|f[248]|c(8|16)|O8|S\d{1,9}|U\d{1,9})")
+MAX_PICKLE_DEPTH = 64  # nesting of lists/dicts in a dataset pickle
+MAX_ARRAY_BYTES = 2**32  # one array of a dataset pickle
+
+
+def _refuse(what: str) -> pickle.UnpicklingError:
+    return pickle.UnpicklingError(f"refusing {what} in a dataset file (only plain numbers, "
+                                  "bytes and NumPy arrays of simple dtypes are allowed)")
+
+
+class _DType:
+    """Stands for ``numpy.dtype(spec, align, copy)`` while unpickling: only simple dtypes
+    (bool, int, uint, float, complex, bytes, text, object) with a byte order, never a
+    structured or void dtype (one with an object field could forge pointers)."""
+
+    def __init__(self, spec: object = None, align: object = False, copy: object = True) -> None:
+        if not isinstance(spec, str) or _SIMPLE_DTYPE.fullmatch(spec) is None or align:
+            raise _refuse(f"dtype {spec!r}")
+        self.dtype = np.dtype(spec)
+
+    def __setstate__(self, state: object) -> None:
+        if not isinstance(state, tuple) or len(state) < 5 or state[1] not in "<>|=" or \
+                any(item is not None for item in state[2:5]):
+            raise _refuse("a structured or sub-array dtype")
+        if self.dtype.itemsize > 1 and state[1] in "<>" and self.dtype.kind != "O":
+            self.dtype = self.dtype.newbyteorder(state[1])
+
+
+def _dtype_of(value: object) -> np.dtype:
+    if not isinstance(value, _DType):
+        raise _refuse(f"an array with dtype {value!r}")
+    return value.dtype
+
+
+def _nbytes(shape: object, dtype: np.dtype) -> int:
+    if not isinstance(shape, tuple) or len(shape) > 32 or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape):
+        raise _refuse(f"an array shape {shape!r}")
+    count = 1
+    for n in shape:
+        count *= n
+    if count * dtype.itemsize > MAX_ARRAY_BYTES:
+        raise _refuse(f"an array of shape {shape} (more than {MAX_ARRAY_BYTES} bytes)")
+    return count * dtype.itemsize
+
+
+class _NDArray:
+    """``numpy.ndarray`` as a pickle names it: only a marker for :class:`_Array`, never
+    called."""
+
+    def __init__(self, *args: object) -> None:
+        raise _refuse("a direct call of numpy.ndarray")
+
+
+class _Array:
+    """Stands for ``numpy.core.multiarray._reconstruct(ndarray, ...)`` until its state comes:
+    numbers come from raw bytes (never for object arrays), object arrays from a list."""
+
+    def __init__(self, cls: object = None, shape: object = (0,), code: object = b"b") -> None:
+        if cls is not _NDArray:
+            raise _refuse(f"an array of class {cls!r}")
+        self.array: np.ndarray | None = None
+
+    def __setstate__(self, state: object) -> None:
+        if not isinstance(state, tuple) or len(state) != 5 or state[0] != 1:
+            raise _refuse("an array state")
+        _, shape, dtype_value, fortran, data = state
+        dtype = _dtype_of(dtype_value)
+        size = _nbytes(shape, dtype)
+        order = "F" if fortran is True else "C"
+        if dtype.kind == "O":
+            if not isinstance(data, list) or len(data) * dtype.itemsize != size:
+                raise _refuse("an object array not given as a list")
+            flat = np.empty(len(data), dtype=object)
+            for i, item in enumerate(data):
+                flat[i] = _plain(item, 1)
+            self.array = flat.reshape(shape, order=order)
+        else:
+            if isinstance(data, str):
+                data = data.encode("latin1")
+            if not isinstance(data, (bytes, bytearray)) or len(data) != size:
+                raise _refuse("array data that do not fit its shape")
+            self.array = np.frombuffer(bytes(data), dtype=dtype).reshape(shape, order=order)\
+                .copy(order="C")
+
+
+def _frombuffer(buffer: object, dtype_value: object, shape: object, order: object) -> np.ndarray:
+    """``numpy.core.numeric._frombuffer`` for simple, non-object dtypes only."""
+    dtype = _dtype_of(dtype_value)
+    if dtype.kind == "O":
+        raise _refuse("an object array built from raw bytes")
+    if not isinstance(buffer, (bytes, bytearray)) or len(buffer) != _nbytes(shape, dtype):
+        raise _refuse("array data that do not fit its shape")
+    return np.frombuffer(bytes(buffer), dtype=dtype).reshape(
+        shape, order="F" if order == "F" else "C").copy(order="C")
+
+
+def _plain(value: object, depth: int) -> object:
+    """``value`` with every placeholder replaced by its array; anything but plain data is
+    refused."""
+    if depth > MAX_PICKLE_DEPTH:
+        raise _refuse("data nested too deep")
+    if value is None or isinstance(value, (bool, int, float, complex, bytes, str)):
+        return value
+    if isinstance(value, _Array):
+        if value.array is None:
+            raise _refuse("an array without its data")
+        return value.array
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, list):
+        return [_plain(item, depth + 1) for item in value]
+    if isinstance(value, tuple):
+        return tuple(_plain(item, depth + 1) for item in value)
+    if isinstance(value, dict):
+        return {_plain(k, depth + 1): _plain(v, depth + 1) for k, v in value.items()}
+    raise _refuse(f"a {type(value).__name__}")
 
 
 def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
@@ -249,19 +376,23 @@ def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
 
 
 class RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler that builds only dicts, lists, bytes, numbers and NumPy arrays.
+    """Unpickler that builds only dicts, lists, tuples, bytes, text, numbers and NumPy arrays
+    of simple dtypes (bool, int, uint, float, complex, bytes, text, and object arrays filled
+    from lists of those).
 
-    The official CIFAR batches and Keras's ``imdb.npz`` are pickles; this refuses every other
-    global, so a malicious file cannot run code.
+    The official CIFAR batches and Keras's ``imdb.npz`` are pickles. No NumPy function is ever
+    handed to the pickle: dtypes and arrays are built by faltung's own checked stand-ins, so a
+    hostile file can neither run code nor forge memory (a void dtype with an object field,
+    an object array from raw bytes).
     """
 
     _ALLOWED = {
-        ("numpy", "ndarray"): np.ndarray,
-        ("numpy", "dtype"): np.dtype,
-        ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
-        ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
-        ("numpy.core.numeric", "_frombuffer"): _FROMBUFFER,
-        ("numpy._core.numeric", "_frombuffer"): _FROMBUFFER,
+        ("numpy", "ndarray"): _NDArray,
+        ("numpy", "dtype"): _DType,
+        ("numpy.core.multiarray", "_reconstruct"): _Array,
+        ("numpy._core.multiarray", "_reconstruct"): _Array,
+        ("numpy.core.numeric", "_frombuffer"): _frombuffer,
+        ("numpy._core.numeric", "_frombuffer"): _frombuffer,
         ("_codecs", "encode"): _latin1_encode,
     }
 
@@ -278,7 +409,13 @@ class RestrictedUnpickler(pickle.Unpickler):
 def restricted_loads(data: bytes, source: str) -> object:
     """Unpickle ``data`` (Python-2 ``bytes`` encoding) with :class:`RestrictedUnpickler`."""
     try:
-        return RestrictedUnpickler(io.BytesIO(data), encoding="bytes").load()
+        return _plain(RestrictedUnpickler(io.BytesIO(data), encoding="bytes").load(), 0)
+    except RecursionError:
+        raise DatasetError(f"{source} is corrupted or not a dataset file: nested too deep") \
+            from None
+    except MemoryError:
+        raise DatasetError(f"{source} is corrupted or not a dataset file: it asks for more "
+                           "memory than there is") from None
     except Exception as exc:
         raise DatasetError(f"{source} is corrupted or not a dataset file: {exc}") from exc
 
@@ -301,6 +438,35 @@ def _read_npy_member(raw: bytes, source: str) -> np.ndarray:
         return value
 
 
+MAX_DECOMPRESSED = 2**33  # bytes decompressed from one dataset file (8 GiB)
+
+
+def open_source(path: Path) -> io.BufferedReader:
+    """``path`` opened for reading if it is a regular file: a FIFO, a device (``/dev/zero``),
+    a folder or a loop of symbolic links is refused with DatasetError, without blocking."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise DatasetError(f"{path} does not exist") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise DatasetError(f"{path} is a loop of symbolic links") from None
+        raise DatasetError(f"{path} cannot be opened: {exc.strerror}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise DatasetError(f"{path} is not a regular file (a folder, FIFO or device); only "
+                           "regular files are read")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def _read_capped(stream: io.IOBase, path: Path) -> bytes:
+    data = stream.read(MAX_DECOMPRESSED + 1)
+    if len(data) > MAX_DECOMPRESSED:
+        raise DatasetError(f"{path} decompresses to more than {MAX_DECOMPRESSED} bytes")
+    return data
+
+
 def read_npz(path: Path, keys: Iterable[str], allow_objects: bool = False) -> dict[str, np.ndarray]:
     """Arrays ``keys`` of an ``.npz`` or ``.npz.xz`` file, with errors that name the file.
 
@@ -308,12 +474,13 @@ def read_npz(path: Path, keys: Iterable[str], allow_objects: bool = False) -> di
     """
     keys = list(keys)
     try:
-        if path.name.endswith(".xz"):
-            with lzma.open(path) as f:
-                raw = f.read()
-            archive = zipfile.ZipFile(io.BytesIO(raw))
-        else:
-            archive = zipfile.ZipFile(path)
+        with open_source(path) as source:
+            if path.name.endswith(".xz"):
+                with lzma.open(source) as f:
+                    raw = _read_capped(f, path)
+                archive = zipfile.ZipFile(io.BytesIO(raw))
+            else:
+                archive = zipfile.ZipFile(io.BytesIO(_read_capped(source, path)))
         out = {}
         with archive:
             names = set(archive.namelist())
@@ -323,7 +490,11 @@ def read_npz(path: Path, keys: Iterable[str], allow_objects: bool = False) -> di
                         f"{path} has no array {key!r} (has: {sorted(names)}); it is not the "
                         f"expected dataset file"
                     )
-                member = archive.read(f"{key}.npy")
+                info = archive.getinfo(f"{key}.npy")
+                if info.file_size > MAX_DECOMPRESSED:
+                    raise DatasetError(f"{path}: {key!r} declares {info.file_size} bytes")
+                with archive.open(info) as stream:
+                    member = _read_capped(stream, path)
                 if allow_objects:
                     out[key] = _read_npy_member(member, f"{path} ({key})")
                 else:
@@ -331,7 +502,8 @@ def read_npz(path: Path, keys: Iterable[str], allow_objects: bool = False) -> di
         return out
     except DatasetError:
         raise
-    except (OSError, EOFError, ValueError, zipfile.BadZipFile, lzma.LZMAError) as exc:
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile, lzma.LZMAError, KeyError,
+            MemoryError, NotImplementedError, RuntimeError) as exc:
         raise DatasetError(
             f"{path} is truncated, corrupted or not a dataset file ({exc}). Delete it and "
             f"try again (it will be downloaded or copied anew)."

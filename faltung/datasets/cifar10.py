@@ -27,7 +27,7 @@ def _build() -> dict[str, np.ndarray]:
         a = read_image_npz(local, 4)
         x_train, y_train, x_test, y_test = a["x_train"], a["y_train"], a["x_test"], a["y_test"]
     else:
-        src = find_local([_REMOTE.fname]) or fetch(_REMOTE)
+        src = find_local([_REMOTE.fname], _REMOTE) or fetch(_REMOTE)
         names = [f"{_DIR}/data_batch_{i}" for i in range(1, 6)] + [f"{_DIR}/test_batch"]
         batches = read_cifar_tar(src, names, ["labels"])
         x_train = np.concatenate([b[0] for b in batches[:5]])

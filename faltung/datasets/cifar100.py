@@ -66,7 +66,7 @@ def _build() -> dict[str, np.ndarray]:
             "test": (a["x_test"], a["y_test"], a["y_test_coarse"]),
         }
     else:
-        src = find_local([_REMOTE.fname]) or fetch(_REMOTE)
+        src = find_local([_REMOTE.fname], _REMOTE) or fetch(_REMOTE)
         batches = read_cifar_tar(
             src, [f"{_DIR}/train", f"{_DIR}/test"], ["fine_labels", "coarse_labels"]
         )
