@@ -212,6 +212,10 @@ def _emit_layer(g: _Builder, layer: Any, ins: list[str], in_shapes: list[tuple],
         raise NotImplementedError(f"ONNX export: {cls} {layer.name!r} with channels_first, "
                                   "groups or a feature axis other than the last is not "
                                   "supported; export a channels-last model")
+    from faltung.export import onnx_conv_family  # Conv1D, depthwise, separable, cropping...
+    family = onnx_conv_family.emit(g, layer, x, shape)
+    if family is not None:
+        return family
     if isinstance(layer, L.Dense):
         y = g.op("MatMul", [x, g.const(layer.kernel.data, f"{layer.name}_kernel")])
         if layer.bias is not None:
