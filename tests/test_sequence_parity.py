@@ -65,6 +65,17 @@ def bidirectional_tagger(k: Any) -> Any:
     return k.Model(inp, out)
 
 
+def dense_tagger(k: Any) -> Any:
+    """The mask reaches the loss through Dropout and Dense, which pass it on in Keras."""
+    return k.Sequential([
+        k.Input(shape=(STEPS,), dtype="int32"),
+        k.layers.Embedding(VOCAB, 4, mask_zero=True),
+        k.layers.LSTM(5, return_sequences=True),
+        k.layers.Dropout(0.0),
+        k.layers.Dense(3, activation="softmax"),
+    ])
+
+
 def stacked_sequential(k: Any) -> Any:
     return k.Sequential([
         k.Input(shape=(STEPS,), dtype="int32"),
@@ -134,6 +145,9 @@ CASES: dict[str, tuple[Callable[[Any], Any], Maker, Maker, str]] = {
     "bidirectional_tagger": (bidirectional_tagger, padded_ids,
                              lambda s: np.random.default_rng(s).integers(0, 3, (6, STEPS)),
                              "sparse_categorical_crossentropy"),
+    "dense_tagger": (dense_tagger, padded_ids,
+                     lambda s: np.random.default_rng(s).integers(0, 3, (6, STEPS)),
+                     "sparse_categorical_crossentropy"),
     "stacked_sequential": (stacked_sequential, padded_ids,
                            lambda s: np.random.default_rng(s).integers(0, 2, (6,)),
                            "sparse_categorical_crossentropy"),

@@ -37,6 +37,7 @@ class Dense(Layer):
             refuse("Dense", argument, value, None, "LoRA and quantization are not available; "
                    "train the full kernel")
         super().__init__(activity_regularizer=activity_regularizer, **kwargs)
+        self.supports_masking = True  # a sequence mask passes through, as in Keras
         if units is None or int(units) < 1:
             raise ValueError(f"Dense {self.name!r}: units must be a positive integer, got "
                              f"{units}")
@@ -94,6 +95,7 @@ class Activation(Layer):
 
     def __init__(self, activation: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.supports_masking = True
         self.activation = activations.get(activation)
 
     def call(self, inputs: Tensor) -> Tensor:

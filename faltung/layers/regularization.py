@@ -19,6 +19,7 @@ class Dropout(Layer):
     def __init__(self, rate: float, noise_shape: Any = None, seed: int | None = None,
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.supports_masking = True
         if not 0 <= rate < 1:
             raise ValueError(f"Dropout {self.name!r}: rate must be in [0, 1), got {rate}")
         self.rate = float(rate)
