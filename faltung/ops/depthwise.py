@@ -4,7 +4,8 @@ Every input channel c is correlated with its own M filters; output channel c * M
 filter m of channel c (TensorFlow's order, which Keras's weights assume). No GEMM can serve a
 per-channel correlation, so the forward pass loops over the kernel taps (as pooling loops over
 its window offsets, never over samples, pixels or channels): each tap is one strided view of the
-padded batch multiplied by that tap's (C, M) weights.
+padded batch multiplied by that tap's weights of all channels (one filter of each channel at a
+time, so that the innermost loops run over contiguous channel rows).
 
 The backward pass follows the seminar paper's convolution gradients (seeds/001, chapter 3), taken
 channel by channel:
@@ -36,12 +37,15 @@ def _tap(array: np.ndarray, i: int, j: int, strides: tuple[int, int],
 
 
 def _correlate(x: np.ndarray, kernel: np.ndarray, strides: tuple[int, int],
-               dilation: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
-    """Depthwise correlation of an already padded (N, H, W, C, K) array with a (KH, KW, C, M)
-    kernel, K being 1 (broadcast to M filters) or M (kept apart). Returns (N, OH, OW, C, M)."""
-    kh, kw, c, m = kernel.shape
-    out = np.zeros((x.shape[0], *out_hw, c, m), dtype=np.result_type(x, kernel))
-    product = np.empty_like(out)
+               dilation: tuple[int, int], out_hw: tuple[int, int],
+               out: np.ndarray | None = None) -> np.ndarray:
+    """Per-channel correlation of an already padded (N, H, W, C) array with one filter per
+    channel, a (KH, KW, C) kernel: (N, OH, OW, C), added into ``out`` if given. Every tap is one
+    multiply-add over whole contiguous channel rows."""
+    kh, kw = kernel.shape[:2]
+    if out is None:
+        out = np.zeros((x.shape[0], *out_hw, x.shape[3]), dtype=np.result_type(x, kernel))
+    product = np.empty(out.shape, dtype=out.dtype)
     for i in range(kh):
         for j in range(kw):
             np.multiply(_tap(x, i, j, strides, dilation, out_hw), kernel[i, j], out=product)
@@ -51,14 +55,19 @@ def _correlate(x: np.ndarray, kernel: np.ndarray, strides: tuple[int, int],
 
 def _kernel_gradient(x_padded: np.ndarray, grad_out: np.ndarray, kernel_shape: tuple,
                      strides: tuple[int, int], dilation: tuple[int, int]) -> np.ndarray:
-    """Seminar eq. 3.6 per channel: dF = X * dO, tap by tap over all output positions."""
+    """Seminar eq. 3.6 per channel: dF = X * dO. Tap (i, j) of filter m of channel c is the sum
+    over all output positions of the input under that tap times the output gradient of output
+    channel (c, m); ``grad_out`` is (N, OH, OW, C, M)."""
     kh, kw, c, m = kernel_shape
     out_hw = grad_out.shape[1:3]
     g = np.empty(kernel_shape, dtype=grad_out.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            g[i, j] = np.einsum("nyxc,nyxcm->cm", _tap(x_padded, i, j, strides, dilation,
-                                                         out_hw), grad_out, optimize=True)
+    product = np.empty(grad_out.shape[:4], dtype=grad_out.dtype)
+    for f in range(m):
+        g_f = np.ascontiguousarray(grad_out[..., f])
+        for i in range(kh):
+            for j in range(kw):
+                np.multiply(_tap(x_padded, i, j, strides, dilation, out_hw), g_f, out=product)
+                g[i, j, :, f] = product.reshape(-1, c).sum(axis=0)
     return g
 
 
@@ -66,24 +75,28 @@ def _full_convolution(grad_out: np.ndarray, kernel: np.ndarray, in_hw: tuple[int
                       pads: tuple, strides: tuple[int, int], dilation: tuple[int, int]) \
         -> np.ndarray:
     """Seminar eq. 3.8 per channel: dX = sum over m of dO[..., m] (full *) Flip(F[..., m]),
-    the gradient of the unpadded (N, H, W, C) input; ``grad_out`` is (N, OH, OW, C, M)."""
+    the gradient of the unpadded (N, H, W, C) input; ``grad_out`` is (N, OH, OW, C, M).
+
+    Each dO[..., m] is spread out by the stride (zeros between its values), padded by the
+    dilated kernel size minus one less the forward padding at the top and left (and up to the
+    padded input size at the bottom and right), then correlated with the rotated filters m."""
     n, oh, ow, c, m = grad_out.shape
     kh, kw = kernel.shape[:2]
     eh, ew = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
-    spread = grad_out
-    if strides != (1, 1):
-        spread = np.zeros((n, (oh - 1) * strides[0] + 1, (ow - 1) * strides[1] + 1, c, m),
-                          dtype=grad_out.dtype)
-        spread[:, ::strides[0], ::strides[1]] = grad_out
-    full_pads = ((eh - 1 - pads[0][0], in_hw[0] + pads[0][0] - spread.shape[1]),
-                 (ew - 1 - pads[1][0], in_hw[1] + pads[1][0] - spread.shape[2]))
-    flat = np.ascontiguousarray(spread).reshape(n, spread.shape[1], spread.shape[2], c * m)
-    padded, owned = _pad(flat, full_pads)
-    padded5 = padded.reshape(n, padded.shape[1], padded.shape[2], c, m)
+    sh, sw = (oh - 1) * strides[0] + 1, (ow - 1) * strides[1] + 1
+    full_pads = ((eh - 1 - pads[0][0], in_hw[0] + pads[0][0] - sh),
+                 (ew - 1 - pads[1][0], in_hw[1] + pads[1][0] - sw))
     flipped = kernel[::-1, ::-1]
-    out = _correlate(padded5, flipped, (1, 1), dilation, in_hw).sum(axis=-1)
-    if owned:
-        _workspace.give(padded)
+    out = np.zeros((n, *in_hw, c), dtype=grad_out.dtype)
+    for f in range(m):
+        spread = np.ascontiguousarray(grad_out[..., f])
+        if strides != (1, 1):
+            spread = np.zeros((n, sh, sw, c), dtype=grad_out.dtype)
+            spread[:, ::strides[0], ::strides[1]] = grad_out[..., f]
+        padded, owned = _pad(spread, full_pads)
+        _correlate(padded, flipped[..., f], (1, 1), dilation, in_hw, out=out)
+        if owned:
+            _workspace.give(padded)
     return out
 
 
@@ -120,8 +133,10 @@ def depthwise_conv2d(x: Tensor, kernel: Tensor, strides: int | tuple[int, int] =
     if owned:  # the backward pass keeps it: a copy of its own, the buffer goes back at once
         buffer, padded = padded, padded.copy()
         _workspace.give(buffer)
-    out = _correlate(padded[..., None], kernel.data, strides, dilation, out_hw)
     n, c, m = x.shape[0], kernel.shape[2], kernel.shape[3]
+    out = np.empty((n, *out_hw, c, m), dtype=np.result_type(x.data, kernel.data))
+    for f in range(m):
+        out[..., f] = _correlate(padded, kernel.data[..., f], strides, dilation, out_hw)
 
     def backward(g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         g5 = g.reshape(n, *out_hw, c, m)
