@@ -171,6 +171,8 @@ def test_rank_zero_alone_writes_files_and_prints_progress(tmp_path: Path) -> Non
     ("exit", "exited"),
     ("hang", "rank 0 waited 5 s in Allreduce (gradients) for the other ranks"),
     ("diverge", "the weights differ between ranks after step"),
+    ("sum", "NotImplementedError: fit under DataParallel: loss 'mean_squared_error' has "
+            "reduction='sum'"),
 ])
 def test_a_failing_rank_stops_every_rank(tmp_path: Path, kind: str, message: str) -> None:
     start = time.monotonic()

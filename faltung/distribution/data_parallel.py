@@ -83,7 +83,17 @@ class DataParallel:
     # -- training -----------------------------------------------------------------------------
     def prepare(self, model: Any) -> None:
         """Before fit trains: rank 0's weights, optimizer state and random generator on every
-        rank."""
+        rank. Each rank's loss must be a mean over its rows (Keras's default reduction
+        ``'sum_over_batch_size'``) for the weighted average of the gradients to be the global
+        batch's gradient; other reductions are refused."""
+        for fn in getattr(model, "_loss_fns", []):
+            reduction = getattr(fn, "reduction", "sum_over_batch_size")
+            if fn is not None and reduction != "sum_over_batch_size":
+                raise NotImplementedError(
+                    f"fit under DataParallel: loss {getattr(fn, 'name', fn)!r} has reduction="
+                    f"{reduction!r}; the gradients are averaged over the ranks, which is the "
+                    "global batch's gradient only for reduction='sum_over_batch_size' (the "
+                    "default); use that reduction")
         for variables in (model.weights, getattr(model.optimizer, "variables", [])):
             self._bcast_variables(list(variables))
         self.begin_epoch()
