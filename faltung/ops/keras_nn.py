@@ -26,6 +26,7 @@ from faltung.ops.keras_numpy import _const, _dtype, _float, _unary, convert_to
 from faltung.tensor import Tensor
 
 _conv = importlib.import_module("faltung.ops.conv")  # the module, not ops.conv()
+_depthwise = importlib.import_module("faltung.ops.depthwise")
 _s = importlib.import_module("faltung.ops.shape")  # the module, not ops.shape()
 
 
@@ -338,21 +339,21 @@ def depthwise_conv(inputs: object, kernel: object, strides: int | Sequence[int] 
                    padding: str = "valid", data_format: str | None = None,
                    dilation_rate: int | Sequence[int] = 1) -> Tensor:
     """Each input channel convolved with its own ``multiplier`` filters, kernel (spatial...,
-    in, multiplier); output channel c * multiplier + m. One conv per channel (slow but exact)."""
+    in, multiplier); output channel c * multiplier + m (the ``depthwise_conv2d`` op; 1-D as an
+    image of height 1)."""
     _channels_last("depthwise_conv", data_format)
     inputs, kernel = _float(inputs), convert_to(kernel, None)
+    padding = _check_padding("depthwise_conv", padding)
     rank = _spatial("depthwise_conv", inputs)
     channels = inputs.shape[-1]
     if kernel.ndim != rank + 2 or kernel.shape[-2] != channels:
         raise ValueError(f"depthwise_conv: kernel of shape {kernel.shape} does not fit inputs "
                          f"of shape {inputs.shape} (spatial..., {channels}, multiplier)")
-    outs = []
-    for c in range(channels):
-        x_c = _s.getitem(inputs, (Ellipsis, slice(c, c + 1)))
-        k_c = _s.getitem(kernel, (Ellipsis, slice(c, c + 1), slice(None)))
-        outs.append(conv.__wrapped__(x_c, k_c, strides, padding, "channels_last",
-                                     dilation_rate))
-    return _s.concatenate(outs, axis=-1)
+    if rank == 2:
+        return _depthwise.depthwise_conv2d(inputs, kernel, strides, padding, dilation_rate)
+    out = _depthwise.depthwise_conv2d(_s.expand_dims(inputs, 1), _s.expand_dims(kernel, 0),
+                                      _as_2d(strides, 1), padding, _as_2d(dilation_rate, 1))
+    return _s.squeeze(out, 1)
 
 
 @keras_op
