@@ -64,8 +64,10 @@ class Communicator:
             self.comm.Set_errhandler(MPI.ERRORS_ARE_FATAL)
             self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
         self.timeout = float(timeout)
-        self.allreduce_seconds = 0.0  # time spent in gradient Allreduce (benchmarks read it)
-        self.allreduce_calls = 0
+        # seconds and calls of Allreduce by purpose ('Allreduce (gradients)', ...): the
+        # benchmark reads them
+        self.seconds: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
 
     # -- collectives --------------------------------------------------------------------------
     def _wait(self, request: Any, what: str) -> None:
@@ -85,8 +87,8 @@ class Communicator:
         MPI = mpi()
         start = time.perf_counter()
         self._wait(self.comm.Iallreduce(MPI.IN_PLACE, buffer, op=MPI.SUM), what)
-        self.allreduce_seconds += time.perf_counter() - start
-        self.allreduce_calls += 1
+        self.seconds[what] = self.seconds.get(what, 0.0) + time.perf_counter() - start
+        self.calls[what] = self.calls.get(what, 0) + 1
         return buffer
 
     def bcast_buffer(self, buffer: np.ndarray, what: str = "Bcast") -> np.ndarray:
