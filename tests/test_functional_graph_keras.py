@@ -240,3 +240,25 @@ def test_a_recorded_training_false_is_overridden_by_an_explicit_training_as_in_k
         model = _build(recorded_inference, lib)
         assert _dropped(model(x)) == 0.0
         assert 0.47 < _dropped(model(x, training=True)) < 0.53
+
+
+def test_image_ops_on_keras_tensors_load_both_ways(tmp_path):
+    """keras.ops.image on KerasTensors: Keras's op classes (constructor parameters in the
+    config), predictions equal, files both ways."""
+    x = np.random.default_rng(0).random((2, 8, 8, 3)).astype("float32")
+    models = {}
+    for name, k in (("keras", keras), ("faltung", faltung)):
+        inputs = k.Input((8, 8, 3))
+        resized = k.ops.image.resize(inputs, (4, 4), interpolation="bilinear")
+        models[name] = k.Model(inputs, k.ops.image.rgb_to_grayscale(resized))
+    np.testing.assert_allclose(models["faltung"].predict(x, verbose=0),
+                               models["keras"].predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    assert [type(op).__name__ for op in models["faltung"].operations] == \
+        ["InputLayer", "Resize", "RGBToGrayscale"]
+    models["faltung"].save(tmp_path / "f.keras")
+    models["keras"].save(tmp_path / "k.keras")
+    from_faltung = keras.models.load_model(tmp_path / "f.keras")
+    from_keras = faltung.models.load_model(tmp_path / "k.keras")
+    for loaded in (from_faltung, from_keras):
+        np.testing.assert_allclose(loaded.predict(x, verbose=0),
+                                   models["keras"].predict(x, verbose=0), rtol=1e-5, atol=1e-6)

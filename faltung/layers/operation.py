@@ -33,6 +33,7 @@ from faltung.layers.layer import Layer, Node, _flatten, _map, snake_case, unique
 _NUMPY, _NN, _CORE, _MATH, _LINALG = ("keras.src.ops.numpy", "keras.src.ops.nn",
                                       "keras.src.ops.core", "keras.src.ops.math",
                                       "keras.src.ops.linalg")
+_IMAGE = "keras.src.ops.image"
 KERAS_OPS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "add": ("Add", _NUMPY, ()), "subtract": ("Subtract", _NUMPY, ()),
     "multiply": ("Multiply", _NUMPY, ()), "divide": ("Divide", _NUMPY, ()),
@@ -93,6 +94,32 @@ KERAS_OPS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "cumprod": ("Cumprod", _NUMPY, ("axis", "dtype")),
     "full_like": ("FullLike", _NUMPY, ("dtype",)),
     "normalize": ("Normalize", _NN, ("axis", "order", "epsilon")),
+    # keras.ops.image: the image is the only call argument of most
+    "image.affine_transform": ("AffineTransform", _IMAGE, (
+        "interpolation", "fill_mode", "fill_value", "data_format")),
+    "image.crop_images": ("CropImages", _IMAGE, (
+        "top_cropping", "left_cropping", "bottom_cropping", "right_cropping", "target_height",
+        "target_width", "data_format")),
+    "image.elastic_transform": ("ElasticTransform", _IMAGE, (
+        "alpha", "sigma", "interpolation", "fill_mode", "fill_value", "seed", "data_format")),
+    "image.extract_patches": ("ExtractPatches", _IMAGE, (
+        "size", "strides", "dilation_rate", "padding", "data_format")),
+    "image.gaussian_blur": ("GaussianBlur", _IMAGE, ("kernel_size", "sigma", "data_format")),
+    "image.hsv_to_rgb": ("HSVToRGB", _IMAGE, ("data_format",)),
+    "image.map_coordinates": ("MapCoordinates", _IMAGE, ("order", "fill_mode", "fill_value")),
+    "image.pad_images": ("PadImages", _IMAGE, (
+        "top_padding", "left_padding", "bottom_padding", "right_padding", "target_height",
+        "target_width", "data_format")),
+    "image.perspective_transform": ("PerspectiveTransform", _IMAGE, (
+        "interpolation", "fill_value", "data_format")),
+    "image.rgb_to_grayscale": ("RGBToGrayscale", _IMAGE, ("data_format",)),
+    "image.rgb_to_hsv": ("RGBToHSV", _IMAGE, ("data_format",)),
+    "image.resize": ("Resize", _IMAGE, (
+        "size", "interpolation", "antialias", "crop_to_aspect_ratio", "pad_to_aspect_ratio",
+        "fill_mode", "fill_value", "data_format")),
+    "image.ssim": ("SSIM", _IMAGE, (
+        "max_val", "filter_size", "filter_sigma", "k1", "k2", "data_format")),
+    "image.sobel_edges": ("SobelEdges", _IMAGE, ("data_format",)),
 }
 # Keras class name -> faltung op names to try, in order (the first that faltung.ops has)
 _BY_CLASS: dict[str, list[str]] = {}
@@ -120,6 +147,13 @@ def _public_op(name: str) -> Callable[..., Any] | None:
     """The public faltung op of that name, or None (names outside ``faltung.ops.__all__``,
     such as module internals, are never looked up)."""
     ops = _ops_module()
+    if name.startswith("image."):  # keras.ops.image.<op>
+        from faltung.ops import keras_image
+        name = name[len("image."):]
+        if name.startswith("_") or not callable(getattr(keras_image, name, None)) or \
+                getattr(keras_image, name).__module__ != keras_image.__name__:
+            return None
+        return getattr(keras_image, name)
     if name not in getattr(ops, "__all__", ()):
         return None
     fn = getattr(ops, name, None)
@@ -129,7 +163,8 @@ def _public_op(name: str) -> Callable[..., Any] | None:
 def op_for_class(class_name: str) -> str | None:
     """The op name of a Keras op class (``"GetItem"`` -> ``"getitem"``) if faltung can run it,
     else None."""
-    candidates = list(_BY_CLASS.get(class_name, ())) + [snake_case(class_name)]
+    candidates = list(_BY_CLASS.get(class_name, ())) + [snake_case(class_name),
+                                                        f"image.{snake_case(class_name)}"]
     for name in candidates:
         if _resolve(name) is not None:
             return name
@@ -152,6 +187,7 @@ def keras_class_name(op: str) -> str:
     """Keras's class name of an op: from the table, else the op name in CamelCase."""
     if op in KERAS_OPS:
         return KERAS_OPS[op][0]
+    op = op[len("image."):] if op.startswith("image.") else op
     return "".join(part.capitalize() for part in op.split("_"))
 
 
