@@ -99,6 +99,12 @@ def compare_with_keras(keras: Any, build: Callable[[Any], Any], x: Any, y: np.nd
             kl = km.train_on_batch(x, y)
             fl = fm.train_on_batch(x, y)
             np.testing.assert_allclose(fl, kl, rtol=RTOL, atol=ATOL)
-        for kw, fw in zip(km.get_weights(), fm.get_weights()):
+        for variable, kw, fw, w0 in zip(km.weights, km.get_weights(), fm.get_weights(), start):
+            if variable.path.endswith("key/bias"):
+                # attention's key bias adds the same amount to every score of a query, which
+                # the softmax ignores: its gradient is 0 plus rounding noise (which Adam scales
+                # up differently in each library), so both must leave it (almost) alone
+                assert np.max(np.abs(fw - w0)) < 1e-4 and np.max(np.abs(kw - w0)) < 1e-4
+                continue
             np.testing.assert_allclose(fw, kw, rtol=RTOL, atol=ATOL)
     return km, fm

@@ -13,7 +13,7 @@ import numpy as np
 from faltung import constraints, initializers, ops, regularizers
 from faltung.layers import call_context
 from faltung.layers.einsum_dense import EinsumDense
-from faltung.layers.layer import Layer, serialize
+from faltung.layers.layer import Layer, serialize, to_tensor
 from faltung.layers.regularization import Dropout
 from faltung.ops.normalization import masked_softmax
 from faltung.tensor import Tensor
@@ -166,6 +166,14 @@ class MultiHeadAttention(Layer):
         self.output_dense._build_for((query_shape[0], query_shape[1], heads, vd))
         self._dropout_layer = Dropout(self.dropout, seed=self.seed, dtype=self.dtype)
         self._projections_built = True
+        self._shapes = {"query_shape": query_shape, "value_shape": value_shape}
+        if key_shape != value_shape:
+            self._shapes["key_shape"] = key_shape
+
+    def keras_build_config(self) -> dict[str, Any]:
+        """The build_config Keras writes for it: the shapes of query, value (and key)."""
+        shapes = self.__dict__.get("_shapes", {})
+        return {"shapes_dict": {k: list(v) for k, v in shapes.items()}}
 
     # -- the call -----------------------------------------------------------------------------
     def call(self, query: Tensor, value: Tensor, key: Tensor | None = None,
@@ -173,21 +181,22 @@ class MultiHeadAttention(Layer):
              attention_mask: Any = None, return_attention_scores: bool = False,
              training: bool | None = None, use_causal_mask: bool = False) -> Any:
         label = f"MultiHeadAttention {self.name!r}"
-        if not isinstance(value, Tensor):
-            value = Tensor(np.asarray(value, dtype=self.dtype))
-        if key is not None and not isinstance(key, Tensor):
-            key = Tensor(np.asarray(key, dtype=self.dtype))
         if value_mask is None:
             value_mask = call_context.get_mask(value)
         if key_mask is None and key is not None:
             key_mask = call_context.get_mask(key)
+        value = self._as_input(value)
+        key = None if key is None else self._as_input(key)
         key = value if key is None else key
         if not self._projections_built:
             self.build((None,) + tuple(query.shape[1:]), (None,) + tuple(value.shape[1:]),
                        (None,) + tuple(key.shape[1:]))
         self._check_shapes(label, query, value, key)
-        # Keras reads the query's mask from the tensor, whatever query_mask says
+        # Keras reads the query's mask from the tensor, whatever query_mask says, and takes the
+        # masks off the inputs (the projections do not pass masks on)
         query_mask = call_context.get_mask(query)
+        for tensor in (query, value, key):
+            call_context.set_mask(tensor, None)
         mask = self._attention_mask(label, query, value, query_mask, value_mask, key_mask,
                                     attention_mask, use_causal_mask)
         gate = self._gate_dense(query) if self.use_gate else None
@@ -216,6 +225,14 @@ class MultiHeadAttention(Layer):
         if return_attention_scores:
             return out, scores
         return out
+
+    def _as_input(self, value: Any) -> Tensor:
+        """value and key as the query is given to call: tensors, floats in the layer's type
+        (Keras's autocast)."""
+        tensor = value if isinstance(value, Tensor) else to_tensor(value)
+        if self.autocast and tensor.dtype.kind == "f" and tensor.dtype.name != self.dtype:
+            tensor = ops.cast(tensor, self.dtype)
+        return tensor
 
     def _check_shapes(self, label: str, query: Tensor, value: Tensor, key: Tensor) -> None:
         for tensor, what, dense in ((query, "query", self.query_dense),
