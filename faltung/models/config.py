@@ -82,6 +82,8 @@ def layer_config(layer: Layer) -> dict[str, Any]:
     build_shape = getattr(layer, "_build_shape", None)
     if layer.built and build_shape is not None and class_name != "InputLayer":
         entry["build_config"] = {"input_shape": build_shape}
+    if layer.built and hasattr(layer, "keras_build_config"):  # several inputs (attention)
+        entry["build_config"] = layer.keras_build_config()
     return entry
 
 
