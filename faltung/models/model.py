@@ -187,11 +187,12 @@ class Model(Trainer, Layer):
 
     def summary(self, line_length: int | None = None, positions: Any = None,
                 print_fn: Any = None, expand_nested: bool = False,
-                show_trainable: bool = False) -> None:
+                show_trainable: bool = False, layer_range: Any = None) -> None:
         """Print Keras's table of layers, output shapes and parameter counts."""
         from faltung.models.summary import print_summary
-        print_summary(self, line_length=line_length, print_fn=print_fn,
-                      show_trainable=show_trainable)
+        print_summary(self, line_length=line_length, positions=positions, print_fn=print_fn,
+                      expand_nested=expand_nested, show_trainable=show_trainable,
+                      layer_range=layer_range)
 
 
 def is_input_layer(layer: Layer) -> bool:
