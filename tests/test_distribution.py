@@ -203,3 +203,89 @@ def test_lab_under_mpirun_writes_one_report(tmp_path: Path) -> None:
         assert row.split(",")[:2] == expected.split(",")[:2]
         np.testing.assert_allclose([float(v) for v in row.split(",")[2:]],
                                    [float(v) for v in expected.split(",")[2:]], rtol=1e-6)
+
+
+class _OneRank:
+    """A communicator of one rank: every sum is the rank's own buffer."""
+
+    def allreduce_sum(self, buffer: np.ndarray, what: str = "") -> np.ndarray:
+        return buffer
+
+
+class _Threads:
+    """Ranks simulated by threads: ``allreduce_sum`` sums the buffers of every thread."""
+
+    def __init__(self, size: int) -> None:
+        import threading
+        self.barrier = threading.Barrier(size)
+        self.slots: dict[int, np.ndarray] = {}
+        self.size = size
+
+    def for_rank(self, rank: int) -> object:
+        outer = self
+
+        class Comm:
+            def allreduce_sum(self, buffer: np.ndarray, what: str = "") -> np.ndarray:
+                outer.slots[rank] = buffer.copy()
+                outer.barrier.wait()
+                buffer[...] = sum(outer.slots[r] for r in range(outer.size))
+                outer.barrier.wait()
+                return buffer
+
+        return Comm()
+
+
+def test_synchronized_batch_norm_backward_matches_finite_differences() -> None:
+    from faltung.gradcheck import gradient_error
+    rng = np.random.default_rng(0)
+    x, gamma, beta = rng.normal(size=(6, 3)), rng.normal(size=3), rng.normal(size=3)
+    shard = _replica.Shard(0, 6, 6, _OneRank())
+
+    def f(x: object, gamma: object, beta: object) -> object:
+        return _replica.sync_batch_norm(x, gamma, beta, 1e-3, shard)[0]
+
+    assert gradient_error(f, [x, gamma, beta]) < 1e-8
+
+
+def test_synchronized_batch_norm_over_two_ranks_is_the_whole_batchs() -> None:
+    import threading
+
+    from faltung import ops
+    from faltung.tensor import Tensor
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(7, 2, 3))
+    gamma, beta, upstream = rng.normal(size=3), rng.normal(size=3), rng.normal(size=(7, 2, 3))
+    tx, tg, tb = (Tensor(a, requires_grad=True) for a in (x, gamma, beta))
+    want, want_mean, want_var = ops.batch_norm(tx, tg, tb, 1e-3)
+    want.backward(upstream)
+    comms, results = _Threads(2), {}
+    rows = {0: slice(0, 4), 1: slice(4, 7)}
+
+    def rank(r: int) -> None:
+        share = (rows[r].stop - rows[r].start) / 7
+        px, pg, pb = (Tensor(a.copy(), requires_grad=True) for a in (x[rows[r]], gamma, beta))
+        out, mean, var = _replica.sync_batch_norm(
+            px, pg, pb, 1e-3, _replica.Shard(rows[r].start, rows[r].stop - rows[r].start, 7,
+                                             comms.for_rank(r)))
+        out.backward(upstream[rows[r]] / share)  # the gradient of this rank's own mean loss
+        results[r] = (out.data, mean, var, px.grad * share, pg.grad * share, pb.grad * share)
+
+    threads = [threading.Thread(target=rank, args=(r,)) for r in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    np.testing.assert_allclose(np.concatenate([results[0][0], results[1][0]]), want.data,
+                               rtol=1e-12, atol=1e-12)
+    for r in (0, 1):
+        np.testing.assert_allclose(results[r][1], want_mean, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(results[r][2], want_var, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(np.concatenate([results[0][3], results[1][3]]), tx.grad,
+                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(results[0][4] + results[1][4], tg.grad, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(results[0][5] + results[1][5], tb.grad, rtol=1e-10, atol=1e-12)
+
+
+def test_keras_names_faltung_does_not_have_are_refused() -> None:
+    with pytest.raises(NotImplementedError, match="DeviceMesh is not supported"):
+        _ = distribution.DeviceMesh

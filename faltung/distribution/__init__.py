@@ -80,6 +80,17 @@ def initialize(job_addresses: Any = None, num_processes: int | None = None,
                          f"{world.Get_rank()}")
 
 
+_NOT_HERE = ("DeviceMesh", "TensorLayout", "LayoutMap", "distribute_tensor")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _NOT_HERE:
+        raise NotImplementedError(f"keras.distribution.{name} is not supported by faltung: it "
+                                  "has no device meshes or layouts, only whole replicas on MPI "
+                                  "ranks; use DataParallel()")
+    raise AttributeError(f"module 'faltung.distribution' has no attribute {name!r}")
+
+
 class ModelParallel:
     """Not supported: faltung replicates whole models (DataParallel) only."""
 

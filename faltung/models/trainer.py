@@ -532,9 +532,12 @@ def _distribution() -> Any:
 
 def _loop_callbacks(model: Any, callbacks: list | None, verbose: Any, steps: Any) -> Any:
     """evaluate's and predict's callbacks: the user's, and Keras's progress bar unless
-    verbose=0 ("auto" is 1, as in Keras)."""
+    verbose=0 ("auto" is 1, as in Keras); under a distribution only rank 0 prints."""
     from faltung.callbacks import CallbackList
     verbose = 1 if verbose == "auto" else int(verbose)
+    dist = _distribution()
+    if dist is not None and not dist.is_chief:
+        verbose = 0
     return CallbackList(callbacks, model=model, add_history=None, add_progbar=verbose > 0,
                         verbose=verbose, params={"steps": steps, "verbose": verbose})
 
