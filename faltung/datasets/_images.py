@@ -25,10 +25,13 @@ from faltung.datasets._store import (
 SPLIT_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 
-def source_file(remote: Remote, path: str, default: str, local_names: list[str]) -> Path:
-    """The file to convert: ``FALTUNG_DATA``'s copy, an explicit ``path``, or the download."""
+def source_file(remote: Remote, path: str, default: str, local_names: list[str],
+                verify_local: bool = False) -> Path:
+    """The file to convert: ``FALTUNG_DATA``'s copy, an explicit ``path``, or the download.
+    ``verify_local``: a ``FALTUNG_DATA`` file with the official name must have the official
+    hash (for the formats read with a pickle)."""
     if path == default:
-        local = find_local(local_names, remote)
+        local = find_local(local_names, remote if verify_local else None)
         if local is not None:
             return local
         return fetch(remote)

@@ -47,7 +47,7 @@ def _flatten(seqs: np.ndarray, source: str, key: str) -> tuple[np.ndarray, np.nd
 
 
 def _build(path: str) -> dict[str, np.ndarray]:
-    src = source_file(_REMOTE, path, "imdb.npz", ["imdb.npz"])
+    src = source_file(_REMOTE, path, "imdb.npz", ["imdb.npz"], verify_local=True)
     a = read_npz(src, ["x_train", "y_train", "x_test", "y_test"], allow_objects=True)
     out = {}
     for split in ("train", "test"):

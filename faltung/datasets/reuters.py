@@ -33,7 +33,7 @@ Split = tuple[np.ndarray, np.ndarray]
 
 
 def _read(path: str) -> tuple[list[list[int]], np.ndarray]:
-    src = source_file(_REMOTE, path, "reuters.npz", ["reuters.npz"])
+    src = source_file(_REMOTE, path, "reuters.npz", ["reuters.npz"], verify_local=True)
     a = read_npz(src, ["x", "y"], allow_objects=True)
     xs, labels = a["x"], a["y"]
     if xs.ndim != 1 or labels.ndim != 1 or len(xs) != len(labels):

@@ -17,7 +17,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,14 +93,11 @@ class Report:
 # -- atomic files -------------------------------------------------------------------------------
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``data`` at ``path`` atomically, with the usual permissions (0644 under a default
+    umask; mkstemp alone would leave 0600)."""
+    from faltung.saving.atomic import atomic_path
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
 
 
 def _save_figure(figure: Any, path: Path) -> None:
@@ -117,14 +113,7 @@ def save_model(model: Any, path: Path) -> bool:
     # is (and report.html links the file).
     if model is None or not hasattr(model, "save"):
         return False
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        model.save(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    model.save(path)  # atomic itself, with the usual permissions
     return True
 
 

@@ -17,7 +17,7 @@ import zipfile
 from collections.abc import Iterator
 from typing import Any
 
-from faltung.saving.atomic import atomic_path
+from faltung.saving.atomic import atomic_path, stale_prefix
 from faltung.saving.errors import ModelFileError
 from faltung.saving.serialization import (
     KERAS_VERSION,
@@ -48,7 +48,7 @@ def save_keras(model: Any, filepath: Any, include_optimizer: bool = True) -> Non
                 "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
                 "producer": f"faltung {faltung.__version__}"}
     folder = os.path.dirname(os.path.abspath(os.fspath(filepath)))
-    with tempfile.TemporaryDirectory(dir=folder, prefix=".faltung-save-") as work:
+    with tempfile.TemporaryDirectory(dir=folder, prefix=stale_prefix(".faltung-save-")) as work:
         weights = os.path.join(work, WEIGHTS)
         with h5py.File(weights, "w") as f:
             write_keras_layout(f, model, include_optimizer)
@@ -130,13 +130,15 @@ def _read_capped(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) ->
 def _opened(filepath: Any) -> Iterator[tuple[dict, str, dict[str, bytes]]]:
     """(config dict, path of the extracted weights file, the assets' contents by member name)
     of a .keras archive (assets are read into memory, capped in total, never written out)."""
+    from faltung.saving.atomic import remove_stale
+    from faltung.saving.h5probe import open_regular
     path = os.fspath(filepath)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"No such model file: {path!r}")
-    size = os.path.getsize(path)
+    fd = open_regular(path)  # a regular file only (not a FIFO or /dev/zero), opened once
+    size = os.fstat(fd).st_size
+    remove_stale(tempfile.gettempdir())
     try:
-        with zipfile.ZipFile(path) as archive, \
-                tempfile.TemporaryDirectory(prefix="faltung-load-") as work:
+        with os.fdopen(fd, "rb") as handle, zipfile.ZipFile(handle) as archive, \
+                tempfile.TemporaryDirectory(prefix=stale_prefix("faltung-load-")) as work:
             members = _check_members(archive, size)
             config = parse_json(_read_capped(archive, members[CONFIG], MAX_JSON_BYTES),
                                 "config.json")
@@ -159,7 +161,7 @@ def _opened(filepath: Any) -> Iterator[tuple[dict, str, dict[str, bytes]]]:
             yield config, weights, assets
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as error:
         raise ModelFileError(f"{path!r} is not a valid .keras archive: {error}") from None
-    except (OSError, RuntimeError, ValueError) as error:
+    except (OSError, RuntimeError, ValueError, MemoryError, KeyError) as error:
         if isinstance(error, (ModelFileError, FileNotFoundError)):
             raise
         raise ModelFileError(f"{path!r} is corrupt: {type(error).__name__}: {error}") from None
