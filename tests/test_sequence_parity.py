@@ -28,7 +28,8 @@ keras = pytest.importorskip("keras")
 
 import faltung  # noqa: E402
 
-pytestmark = pytest.mark.oracle
+pytestmark = [pytest.mark.oracle,
+              pytest.mark.filterwarnings("ignore:You are saving your model as an HDF5")]
 
 RTOL = 1e-5
 ATOL = 2e-6
@@ -244,6 +245,13 @@ def test_model_files_both_ways(name: str, tmp_path: Any) -> None:
     np.testing.assert_allclose(_predict(f_loaded, x), expected, rtol=RTOL, atol=ATOL)
     assert [type(layer).__name__ for layer in f_loaded.layers] == \
         [type(layer).__name__ for layer in km.layers]
+    # legacy .h5 model files, both ways (Keras writes a mask's NotEqual op node there)
+    fm.save(tmp_path / "f.h5")
+    np.testing.assert_allclose(_predict(keras.saving.load_model(tmp_path / "f.h5"), x),
+                               expected, rtol=RTOL, atol=ATOL)
+    km.save(tmp_path / "k.h5")
+    np.testing.assert_allclose(_predict(faltung.models.load_model(tmp_path / "k.h5"), x),
+                               expected, rtol=RTOL, atol=ATOL)
     # weights files, both ways, into freshly built models
     keras.utils.set_random_seed(1)
     build = CASES[name][0]

@@ -148,6 +148,12 @@ def layer_from_config(config: dict[str, Any], custom_objects: dict | None = None
             raise ConfigError(f"The model contains a {class_name} layer, whose Python code "
                               "faltung never loads from a file; rebuild that part in code, or "
                               f"pass custom_objects={{'{class_name}': YourLayer}}")
+        if module is None and isinstance(class_name, str):
+            # a legacy .h5 file: Keras 3 writes its op nodes (the NotEqual of a mask_zero
+            # mask) without a module there
+            from faltung.layers.operation import op_for_class, operation_from_config
+            if op_for_class(class_name) is not None:
+                return operation_from_config(class_name, config.get("config", {}))
         raise ConfigError(f"Unknown layer class {class_name!r}: faltung has no such layer "
                           "(pass it in custom_objects if it is your own)")
     inner = config.get("config", {})
