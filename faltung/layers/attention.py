@@ -64,6 +64,12 @@ class Attention(Layer):
             raise ValueError(f"{label}: value and key must have the same number of steps, got "
                              f"shapes {value} and {key}")
 
+    def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        # Keras checks the inputs (their shapes, batch size included) before anything else
+        self._validate_inputs([_shape(x) for x in inputs] if isinstance(inputs, list)
+                              else _shape(inputs))
+        return super().__call__(inputs, *args, **kwargs)
+
     def build(self, input_shape: Any) -> None:
         self._validate_inputs(input_shape)
         self._check_shapes([tuple(s) for s in input_shape])
@@ -155,6 +161,11 @@ class AdditiveAttention(Attention):
         config = super().get_config()
         del config["score_mode"]
         return config
+
+
+def _shape(value: Any) -> tuple:
+    shape = getattr(value, "shape", None)
+    return tuple(shape) if shape is not None else tuple(np.shape(value))
 
 
 def _bool(mask: Any) -> np.ndarray | None:
