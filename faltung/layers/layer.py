@@ -253,8 +253,16 @@ class Layer:
             self._track_variable(value)
             return True
         if isinstance(value, Layer):
-            if value is not self and not any(layer is value for layer in self._layers):
+            # O(1) membership (linear model loading); rebuilt when _layers changed otherwise
+            known = self.__dict__.get("_layer_ids")
+            if known is None or known[0] is not self._layers or len(known[1]) != len(
+                    self._layers):
+                known = (self._layers, {id(layer) for layer in self._layers})
+                object.__setattr__(self, "_layer_ids", known)
+            ids = known[1]
+            if value is not self and id(value) not in ids:
                 self._layers.append(value)
+                ids.add(id(value))
             return True
         if isinstance(value, Metric):
             if not any(metric is value for metric in self._tracked_metrics):

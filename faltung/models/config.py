@@ -32,10 +32,20 @@ class ConfigError(ValueError):
     """A model configuration faltung cannot turn into a model."""
 
 
+_REGISTRY: list[Any] = [None, None]  # (the layer names it was built from, the registry)
+
+
 def registry() -> dict[str, type]:
     from faltung import layers
     from faltung.models.model import Model
     from faltung.models.sequential import Sequential
+    if _REGISTRY[0] == layers.__all__ and _REGISTRY[1] is not None:
+        return dict(_REGISTRY[1])
+    _REGISTRY[0], _REGISTRY[1] = list(layers.__all__), _build_registry(layers, Model, Sequential)
+    return dict(_REGISTRY[1])
+
+
+def _build_registry(layers: Any, Model: type, Sequential: type) -> dict[str, type]:
     known: dict[str, type] = {"Functional": Model, "Model": Model, "Sequential": Sequential}
     for name in layers.__all__:
         value = getattr(layers, name)
@@ -124,6 +134,30 @@ def _clean_layer_kwargs(cls: type, class_name: str, config: dict[str, Any]) -> d
     return config
 
 
+_INTEGERS = frozenset({"units", "filters", "num_heads", "key_dim", "value_dim", "input_dim",
+                       "output_dim", "n", "depth_multiplier", "groups", "num_tokens",
+                       "max_tokens", "kernel_size", "strides", "pool_size", "dilation_rate",
+                       "size", "cropping", "padding_size", "seed"})
+_FLOATS = frozenset({"rate", "epsilon", "momentum", "alpha", "negative_slope", "threshold",
+                     "max_value", "dropout", "recurrent_dropout", "stddev", "l1", "l2"})
+
+
+def _check_numbers(class_name: str, config: dict[str, Any]) -> None:
+    """Numeric arguments must be JSON numbers (or lists of integers), never text such as
+    ``"units": "3"``: a file must not get a value converted behind its back."""
+    for key, value in config.items():
+        if key in _INTEGERS:
+            items = value if isinstance(value, list) else [value]
+            if any(isinstance(v, bool) or not (v is None or isinstance(v, (int, list)))
+                   for v in items):
+                raise ConfigError(f"Layer {config.get('name')!r} ({class_name}): {key} must be "
+                                  f"an integer (or a list of integers), got {value!r}")
+        elif key in _FLOATS and (isinstance(value, (bool, str)) or not (
+                value is None or isinstance(value, (int, float)))):
+            raise ConfigError(f"Layer {config.get('name')!r} ({class_name}): {key} must be a "
+                              f"number, got {value!r}")
+
+
 def layer_from_config(config: dict[str, Any], custom_objects: dict | None = None) -> Layer:
     """The layer described by ``{"class_name", "config"}``; unknown classes are refused unless
     passed in ``custom_objects``, and a Lambda's stored Python lambda (bytecode) always (its
@@ -162,6 +196,7 @@ def layer_from_config(config: dict[str, Any], custom_objects: dict | None = None
     if class_name in ("Functional", "Model", "Sequential") and \
             cls in (registry()["Functional"], registry()["Sequential"]):
         return cls.from_config(inner, custom_objects=custom_objects)
+    _check_numbers(str(class_name), inner)
     kwargs = _clean_layer_kwargs(cls, str(class_name), inner)
     from faltung.layers.input_layer import InputLayer
     if cls is InputLayer:  # takes Keras 2's batch_input_shape itself

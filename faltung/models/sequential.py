@@ -25,8 +25,14 @@ class Sequential(Model):
         self._stack: list[Layer] = []
         self._input_layer: InputLayer | None = None
         self.built = False
-        for layer in layers or []:
-            self.add(layer)
+        self._defer_wire = True  # wire once, after all the layers: linear in their number
+        try:
+            for layer in layers or []:
+                self.add(layer)
+        finally:
+            self._defer_wire = False
+        if self._input_layer is not None:
+            self._wire()
 
     def add(self, layer: Layer | KerasTensor) -> None:
         if isinstance(layer, KerasTensor):
@@ -38,14 +44,21 @@ class Sequential(Model):
                 raise ValueError("Sequential: an Input can only come first")
             self._input_layer = layer
         else:
-            if any(existing is layer for existing in self._stack):
+            known = self.__dict__.get("_stack_ids")  # O(1) duplicate check
+            if known is None or known[0] is not self._stack or len(known[1]) != len(
+                    self._stack):
+                known = (self._stack, {id(existing) for existing in self._stack})
+                object.__setattr__(self, "_stack_ids", known)
+            ids = known[1]
+            if id(layer) in ids:
                 raise ValueError(f"Sequential: layer {layer.name!r} was already added")
             self._stack.append(layer)
+            ids.add(id(layer))
             if self._input_layer is None and len(self._stack) == 1 and \
                     layer._input_shape_arg is not None:
                 self._input_layer = Input(shape=layer._input_shape_arg,
                                           batch_size=layer._batch_size_arg).keras_history.operation
-        if self._input_layer is not None:
+        if self._input_layer is not None and not getattr(self, "_defer_wire", False):
             self._wire()
 
     def pop(self) -> Layer:
@@ -115,8 +128,14 @@ class Sequential(Model):
         name = config.get("name")
         model = cls(name=name if isinstance(name, str) else None,
                     trainable=bool(config.get("trainable", True)))
-        for layer_config in config["layers"]:
-            model.add(layer_from_config(layer_config, custom_objects))
+        model._defer_wire = True  # wire once at the end: loading is linear in the layers
+        try:
+            for layer_config in config["layers"]:
+                model.add(layer_from_config(layer_config, custom_objects))
+        finally:
+            model._defer_wire = False
+        if model._input_layer is not None:
+            model._wire()
         shape = config.get("build_input_shape")
         if model._graph is None and isinstance(shape, list) and model._stack:
             model.build(tuple(shape))

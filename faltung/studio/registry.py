@@ -4,6 +4,7 @@ few at a time), each with its own lock around the forward pass."""
 from __future__ import annotations
 
 import os
+import stat
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -118,12 +119,16 @@ class ModelRegistry:
                 for name in files:
                     if name.endswith(MODEL_SUFFIXES) and not name.startswith("."):
                         p = Path(root, name)
-                        found.append((p.stat().st_mtime, p))
+                        try:  # a broken link, a loop of links, a FIFO: not a model file
+                            info = p.stat()
+                        except OSError:
+                            continue
+                        if stat.S_ISREG(info.st_mode):
+                            found.append((info.st_mtime, info.st_size, p))
                 if len(found) > 10 * limit:
                     break
         found.sort(key=lambda t: -t[0])
-        return [{"path": self._display(p), "size": p.stat().st_size}
-                for _, p in found[:limit]]
+        return [{"path": self._display(p), "size": size} for _, size, p in found[:limit]]
 
     def _display(self, path: Path) -> str:
         for folder in self.folders:
@@ -138,12 +143,15 @@ class ModelRegistry:
         candidates = [Path(name)] if Path(name).is_absolute() else \
             [folder / name for folder in self.folders]
         for candidate in candidates:
-            resolved = candidate.resolve()
+            try:
+                resolved = candidate.resolve()
+            except (OSError, RuntimeError):  # a loop of symbolic links
+                raise StudioError(f"{name}: a loop of symbolic links", 404) from None
             if not any(resolved.is_relative_to(f) for f in self.folders):
                 continue
             if resolved.suffix.lower() not in MODEL_SUFFIXES:
                 raise StudioError(f"{name}: only .keras and .h5 model files can be opened", 400)
-            if resolved.is_file():
+            if resolved.is_file():  # a regular file (not a FIFO or device), links followed
                 return resolved
         if not any(c.resolve().is_relative_to(f) for c in candidates for f in self.folders):
             raise StudioError(f"{name}: outside the folders the studio may open "
