@@ -83,9 +83,10 @@ class CustomStep(keras.Model):
         return {"loss": float(loss.data)}
 
 
-def train(scenario: str) -> tuple[keras.Model, dict]:
-    """The scenario's model after training, and its history."""
-    keras.utils.set_random_seed(7)
+def train(scenario: str, rank: int = 0) -> tuple[keras.Model, dict]:
+    """The scenario's model after training, and its history. In 'dense32' every rank starts
+    from its own seed: fit must broadcast rank 0's weights and random generator."""
+    keras.utils.set_random_seed(7 + rank if scenario in ("dense32", "lazy") else 7)
     if scenario in ("dense64", "uneven64"):
         x, y = data(96 if scenario == "dense64" else 50, dtype="float64")
         model = dense_model("float64")
@@ -113,8 +114,14 @@ def train(scenario: str) -> tuple[keras.Model, dict]:
     elif scenario == "custom_step":
         x, y = data(64)
         model = CustomStep()
+        model(x[:1])  # built before fit
         model.compile(keras.optimizers.SGD(0.05), "mse")
         history = model.fit(x, y, batch_size=16, epochs=2, verbose=0)
+    elif scenario == "lazy":  # built by its first call, inside fit
+        x, y = data(64)
+        model = CustomStep()
+        model.compile(keras.optimizers.SGD(0.05), "mse")
+        history = model.fit(x, y, batch_size=16, epochs=1, verbose=0)
     else:
         raise SystemExit(f"unknown scenario {scenario}")
     return model, history.history
@@ -173,7 +180,7 @@ def main() -> None:
         return
     dist = distribution.DataParallel(check_every=1)
     distribution.set_distribution(dist)
-    model, history = train(SCENARIO)
+    model, history = train(SCENARIO, dist.process_id)
     save(os.path.join(OUT, f"rank{dist.process_id}.npz"), model, history)
     distribution.set_distribution(None)
     if dist.process_id == 0:

@@ -143,6 +143,15 @@ def test_n_ranks_train_as_one_process_with_the_global_batch(
 
 @needs_mpi
 @pytest.mark.slow
+def test_a_model_built_inside_fit_starts_from_rank_zeros_weights(tmp_path: Path) -> None:
+    per_rank, _ = run_worker(2, "lazy", tmp_path)  # each rank seeded differently
+    assert weights(per_rank[0])
+    for a, b in zip(weights(per_rank[0]), weights(per_rank[1])):
+        assert a.tobytes() == b.tobytes()
+
+
+@needs_mpi
+@pytest.mark.slow
 def test_local_batch_statistics_keep_the_moving_statistics_in_sync(tmp_path: Path) -> None:
     per_rank, single = run_worker(2, "cnn_local", tmp_path)
     moving = [w for w in weights(per_rank[0]) if w.ndim == 1 and w.shape == (4,)]

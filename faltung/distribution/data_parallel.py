@@ -81,9 +81,11 @@ class DataParallel:
                 f"auto_shard_dataset={self.auto_shard_dataset}>")
 
     # -- training -----------------------------------------------------------------------------
-    def prepare(self, model: Any) -> None:
-        """Before fit trains: rank 0's weights, optimizer state and random generator on every
-        rank. Each rank's loss must be a mean over its rows (Keras's default reduction
+    def prepare(self, model: Any, first_x: list[Any] | None = None) -> None:
+        """Before fit trains: rank 0's random generator, weights and optimizer state on every
+        rank. A model that builds its layers on its first call (a subclassed model) is first
+        called on ``first_x`` (one sample, inference mode), so that its weights exist.
+        Each rank's loss must be a mean over its rows (Keras's default reduction
         ``'sum_over_batch_size'``) for the weighted average of the gradients to be the global
         batch's gradient; other reductions are refused."""
         for fn in getattr(model, "_loss_fns", []):
@@ -94,9 +96,13 @@ class DataParallel:
                     f"{reduction!r}; the gradients are averaged over the ranks, which is the "
                     "global batch's gradient only for reduction='sum_over_batch_size' (the "
                     "default); use that reduction")
+        self.begin_epoch()
+        if first_x and (not getattr(model, "built", True) or not model.weights):
+            from faltung.tensor import no_grad
+            with no_grad():
+                model(first_x[0] if len(first_x) == 1 else list(first_x))
         for variables in (model.weights, getattr(model.optimizer, "variables", [])):
             self._bcast_variables(list(variables))
-        self.begin_epoch()
 
     def begin_epoch(self) -> None:
         """Rank 0's random generator on every rank, so that shuffles and dropout masks agree

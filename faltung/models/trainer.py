@@ -387,7 +387,7 @@ class Trainer:
         self.stop_training = False
         self.history = history
         if dist is not None:
-            dist.prepare(self)  # rank 0's weights and random generator on every rank
+            dist.prepare(self, train.peek_x())  # rank 0's weights on every rank
         callback_list.on_train_begin()
         with _deferred_interrupt(self) as interrupted:
             for epoch in range(initial_epoch, epochs):
