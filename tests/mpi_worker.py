@@ -122,6 +122,16 @@ def train(scenario: str, rank: int = 0) -> tuple[keras.Model, dict]:
         model = CustomStep()
         model.compile(keras.optimizers.SGD(0.05), "mse")
         history = model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    elif scenario == "preshard":  # each rank reads its own half of every global batch
+        x, y = data(64, dtype="float64")
+        model = dense_model("float64")
+        model.compile(keras.optimizers.SGD(0.05, momentum=0.9), "mse")
+        if distribution.distribution() is not None:
+            rows = np.arange(64).reshape(4, 2, 8)[:, rank].ravel()
+            history = model.fit(x[rows], y[rows], batch_size=8, epochs=2, verbose=0,
+                                shuffle=False)
+        else:
+            history = model.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=False)
     else:
         raise SystemExit(f"unknown scenario {scenario}")
     return model, history.history
@@ -178,7 +188,8 @@ def main() -> None:
     if SCENARIO == "writers":
         writers()
         return
-    dist = distribution.DataParallel(check_every=1)
+    dist = distribution.DataParallel(check_every=1,
+                                     auto_shard_dataset=SCENARIO != "preshard")
     distribution.set_distribution(dist)
     model, history = train(SCENARIO, dist.process_id)
     save(os.path.join(OUT, f"rank{dist.process_id}.npz"), model, history)

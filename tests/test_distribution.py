@@ -119,6 +119,7 @@ EQUIVALENCE = [  # scenario, ranks, tolerance (rtol = atol) against one process
     ("cnn_sync", 2, 2e-6), ("cnn_sync", 3, 2e-6),       # BatchNormalization + Dropout
     ("pydataset", 2, 2e-6), ("pydataset", 3, 2e-6),     # PyDataset, then a generator
     ("custom_step", 2, 2e-6),                           # user's train_step
+    ("preshard", 2, 1e-12),                             # auto_shard_dataset=False
 ]
 
 
