@@ -450,3 +450,51 @@ def test_sequential_config_loading_wires_the_graph_once(monkeypatch):
     direct = keras.Sequential([layers.Input((2,))])
     direct.add(layers.Dense(2))
     assert len(direct.layers) == 1 and direct.output.shape == (None, 2)
+
+
+# -- the studio's model paths and uploads ---------------------------------------------------------
+def _png_bomb() -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + \
+            struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", 60000, 60000, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + \
+        chunk(b"IDAT", zlib.compress(b"\0" * 200000)) + chunk(b"IEND", b"")
+
+
+def test_the_studio_answers_hostile_paths_and_uploads_with_4xx(tmp_path):
+    pytest.importorskip("starlette")
+    pytest.importorskip("httpx")
+    import base64
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+    from faltung.studio.app import create_app
+    allowed = tmp_path / "models"
+    allowed.mkdir()
+    os.mkfifo(allowed / "fifo.keras")
+    (allowed / "zero.keras").symlink_to("/dev/zero")
+    (allowed / "loop.keras").symlink_to(allowed / "loop2.keras")
+    (allowed / "loop2.keras").symlink_to(allowed / "loop.keras")
+    (allowed / "dangling.keras").symlink_to(allowed / "nothing.keras")
+    (allowed / "dir.keras").mkdir()
+    (allowed / "bad.keras").write_bytes(b"PK\x03\x04" + bytes(100))
+    model = models.Sequential([layers.Input((28, 28, 1)), layers.Flatten(),
+                               layers.Dense(10, activation="softmax")])
+    client = TestClient(create_app(model, folders=[allowed], max_body=200_000))
+    listed = client.get("/api/models")
+    assert listed.status_code == 200
+    assert [f["path"] for f in listed.json()["files"]] == ["bad.keras"]
+    for name, status in (("fifo.keras", 404), ("zero.keras", 403), ("loop.keras", 404),
+                         ("dangling.keras", 404), ("dir.keras", 404), ("bad.keras", 422)):
+        answer = client.get("/api/layers", params={"model": name})
+        assert answer.status_code == status, (name, answer.text)
+    for data in (_png_bomb(), _png_bomb()[:30], b"hello"):
+        image = "data:image/png;base64," + base64.b64encode(data).decode()
+        answer = client.post("/api/predict", json={"image": image})
+        assert answer.status_code == 422, answer.text
+    assert client.post("/api/predict", json={"image": "!!!"}).status_code == 422
