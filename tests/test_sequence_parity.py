@@ -392,6 +392,7 @@ def _wrapper(lib: Any, which: str, **kwargs: Any) -> Any:
     return lib.layers.TimeDistributed(lib.layers.Dense(2), **kwargs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["Bidirectional", "TimeDistributed"])
 def test_every_wrapper_argument_is_classified_and_compared(name: str) -> None:
     import inspect
