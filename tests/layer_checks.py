@@ -64,7 +64,7 @@ def _array(value: Any) -> np.ndarray:
 
 def compare_with_keras(keras: Any, build: Callable[[Any], Any], x: Any, y: np.ndarray,
                        tmp_path: Any, loss: str = "mse", train: bool = True,
-                       custom_objects: dict | None = None,
+                       custom_objects: dict | Callable[[Any], dict] | None = None,
                        optimizers: tuple[str, ...] = ("sgd", "adam")) -> tuple[Any, Any]:
     """Build the same model in both libraries (``build(lib)``), copy Keras's weights, and
     require: equal parameter counts and weight shapes, equal predictions, equal losses and
@@ -86,10 +86,12 @@ def compare_with_keras(keras: Any, build: Callable[[Any], Any], x: Any, y: np.nd
     kpath, fpath = os.path.join(tmp_path, "k.keras"), os.path.join(tmp_path, "f.keras")
     km.save(kpath)
     fm.save(fpath)
-    from_keras = faltung.models.load_model(kpath, custom_objects=custom_objects)
+    def objects(lib: Any) -> dict | None:  # custom classes may differ per library
+        return custom_objects(lib) if callable(custom_objects) else custom_objects
+    from_keras = faltung.models.load_model(kpath, custom_objects=objects(faltung))
     np.testing.assert_allclose(_array(from_keras.predict(x, verbose=0)), expected, rtol=RTOL,
                                atol=ATOL)
-    from_faltung = keras.models.load_model(fpath, custom_objects=custom_objects)
+    from_faltung = keras.models.load_model(fpath, custom_objects=objects(keras))
     np.testing.assert_allclose(_array(from_faltung.predict(x, verbose=0)), expected,
                                rtol=RTOL, atol=ATOL)
     if not train:

@@ -274,9 +274,14 @@ class MultiHeadAttention(Layer):
             parts.append((np.abs(rows - cols) < self.sliding_window)[None])
         given = _mask_array(attention_mask)
         if given is not None:
-            if given.ndim not in (2, 3) or given.shape[-2:] != (t, s):
-                raise ValueError(f"{label}: attention_mask must have shape (batch, {t}, {s}), "
-                                 f"got {given.shape}")
+            target = (query.shape[0], t, s)
+            try:
+                fits = np.broadcast_shapes(given.shape, target) == target
+            except ValueError:
+                fits = False
+            if not fits:
+                raise ValueError(f"{label}: attention_mask must have shape (batch, {t}, {s}) "
+                                 f"(or one that broadcasts to it), got {given.shape}")
             parts.append(given)
         if not parts:
             return None
