@@ -480,8 +480,10 @@ class Layer:
 
     @property
     def supports_masking(self) -> bool:
-        """Whether this layer passes a mask on to its outputs (Keras's attribute)."""
-        return self.__dict__.get("_supports_masking", False)
+        """Whether this layer passes a mask on to its outputs (Keras's attribute); unless set,
+        True for a class that overrides compute_mask, as Keras 3 decides."""
+        value = self.__dict__.get("_supports_masking")
+        return type(self).compute_mask is not Layer.compute_mask if value is None else value
 
     @supports_masking.setter
     def supports_masking(self, value: bool) -> None:
