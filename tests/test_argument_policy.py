@@ -128,6 +128,8 @@ SEQ = (3, 7, 4)
 SEQ_CF = (3, 4, 7)
 SPECS.update({  # the convolution family (1-D, depthwise, separable, cropping, spatial dropout)
     "Conv1D": Spec({"filters": 4, "kernel_size": 3}, SEQ, shape_for={"data_format": SEQ_CF}),
+    "Conv1DTranspose": Spec({"filters": 3, "kernel_size": 3}, SEQ,
+                            shape_for={"data_format": SEQ_CF}),
     "DepthwiseConv1D": Spec({"kernel_size": 3}, SEQ, shape_for={"data_format": SEQ_CF}),
     "SeparableConv1D": Spec({"filters": 3, "kernel_size": 3}, SEQ,
                             shape_for={"data_format": SEQ_CF}),
@@ -205,6 +207,7 @@ _SEPARABLE = {**_DEPTHWISE, "pointwise_initializer": CONSTANT, "pointwise_regula
               "pointwise_constraint": "non_neg"}
 HONOURED.update({
     "Conv1D": {"dilation_rate": 2, "groups": 2, "padding": "causal"},
+    "Conv1DTranspose": {"dilation_rate": 2, "output_padding": None},
     "DepthwiseConv1D": {**_DEPTHWISE, "dilation_rate": 2},
     "DepthwiseConv2D": {**_DEPTHWISE, "dilation_rate": 2},
     "SeparableConv1D": {**_SEPARABLE, "dilation_rate": 2},
@@ -279,9 +282,11 @@ REFUSED.update({
 #: data instead, which is how Keras defines channels_first for these layers
 CHANNELS_FIRST_VIA_TRANSPOSE = {"Conv2D", "Convolution2D", "Conv2DTranspose"}
 #: the same for these, compared in tests/test_conv_family_keras.py (no kernel_constraint there)
-CHANNELS_FIRST_VIA_TRANSPOSE_ELSEWHERE = {"Conv1D", "DepthwiseConv2D", "SeparableConv2D"}
+CHANNELS_FIRST_VIA_TRANSPOSE_ELSEWHERE = {"Conv1D", "Conv1DTranspose", "DepthwiseConv2D",
+                                          "SeparableConv2D"}
 #: TensorFlow's CPU kernels cannot run a dilated transposed convolution: compared with PyTorch
-DILATED_TRANSPOSE = {("Conv2DTranspose", "dilation_rate")}
+DILATED_TRANSPOSE = {("Conv2DTranspose", "dilation_rate"),
+                     ("Conv1DTranspose", "dilation_rate")}  # tests/test_torch_oracle_conv_family
 #: arguments whose effect is random: checked in test_dropout_arguments, not by comparing
 RANDOM = {"dropout", "recurrent_dropout", "seed", "noise_shape"}
 #: Keras 3.15's SimpleRNN accepts activity_regularizer and drops it (it never reaches the base

@@ -38,6 +38,7 @@ def _sequence_net(lib: Any) -> Any:
     x = L.Conv1D(6, 3, padding="causal", dilation_rate=2, activation="relu")(inputs)
     x = L.MaxPool1D(2)(x)
     x = L.Convolution1D(4, 3, strides=2, padding="same", groups=2)(x)
+    x = L.Conv1DTranspose(5, 3, strides=2, padding="same")(x)
     x = L.UpSampling1D(3)(x)
     x = L.Cropping1D((2, 1))(x)
     x = L.AveragePooling1D(3, strides=2, padding="same")(x)
@@ -120,6 +121,8 @@ def test_masked_global_average_pooling_matches_keras(tmp_path: Any) -> None:
 @pytest.mark.parametrize("name, kwargs, shape", [
     ("Conv1D", {"filters": 4, "kernel_size": 3, "strides": 2, "padding": "same"}, (3, 4, 9)),
     ("Conv1D", {"filters": 4, "kernel_size": 3, "padding": "causal", "groups": 2}, (3, 4, 9)),
+    ("Conv1DTranspose", {"filters": 3, "kernel_size": 3, "strides": 2, "padding": "same",
+                         "output_padding": 1}, (3, 4, 9)),
     ("DepthwiseConv2D", {"kernel_size": 3, "depth_multiplier": 2, "padding": "same",
                          "strides": 2}, (2, 3, 7, 6)),
     ("SeparableConv2D", {"filters": 5, "kernel_size": (3, 2), "depth_multiplier": 2},
@@ -235,6 +238,7 @@ def test_bad_arguments_raise_keras_errors() -> None:
 
 def test_keras_aliases_are_the_same_classes() -> None:
     for alias, name in (("Convolution1D", "Conv1D"), ("MaxPool1D", "MaxPooling1D"),
+                        ("Convolution1DTranspose", "Conv1DTranspose"),
                         ("AvgPool1D", "AveragePooling1D"), ("GlobalMaxPool1D",
                                                              "GlobalMaxPooling1D"),
                         ("GlobalAvgPool1D", "GlobalAveragePooling1D"),

@@ -90,6 +90,10 @@ def test_conv1d_backward(kwargs) -> None:
     (lambda: layers.SeparableConv2D(2, 3, data_format="channels_first", dtype="float64"),
      (2, 3, 6, 5)),
     (lambda: layers.DepthwiseConv1D(3, dilation_rate=2, dtype="float64"), (2, 9, 3)),
+    (lambda: layers.Conv1DTranspose(3, 3, strides=2, padding="same", dtype="float64"),
+     (2, 5, 2)),
+    (lambda: layers.Conv1DTranspose(2, 2, dilation_rate=2, data_format="channels_first",
+                                    dtype="float64"), (2, 3, 5)),
     (lambda: layers.SeparableConv1D(3, 3, padding="same", depth_multiplier=2,
                                     dtype="float64"), (2, 7, 2)),
 ])

@@ -66,6 +66,7 @@ def test_image_family_exports(tmp_path) -> None:
 
 @pytest.mark.parametrize("layer, shape", [
     (lambda: L.Conv1D(4, 3, groups=2), (9, 4)),
+    (lambda: L.Conv1DTranspose(4, 3), (9, 4)),
     (lambda: L.Conv1D(4, 3, data_format="channels_first"), (4, 9)),
     (lambda: L.DepthwiseConv2D(3, data_format="channels_first"), (3, 6, 6)),
 ])

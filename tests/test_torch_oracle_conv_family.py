@@ -170,3 +170,27 @@ def test_pooling1d_matches_torch(kind: str, pool: int, strides, padding: str) ->
     fn = F.max_pool1d if kind == "max" else F.avg_pool1d
     expected = fn(padded, pool, stride)
     _compare(out, expected.permute(0, 2, 1), [(fx, tx, lambda g: g.transpose(0, 2, 1))])
+
+
+@pytest.mark.parametrize("strides, dilation, padding, output_padding", [
+    (1, 2, "valid", None), (2, 1, "valid", 1), (3, 1, "valid", None), (1, 3, "valid", None)])
+def test_conv1d_transpose_matches_torch(strides, dilation, padding, output_padding) -> None:
+    """Conv1DTranspose against ``F.conv_transpose1d`` (TensorFlow's CPU kernels refuse dilation
+    here); Keras's kernel (k, out, in) is torch's (in, out, k)."""
+    rng = np.random.default_rng(strides + 10 * dilation)
+    x, kernel, bias = (rng.normal(size=(2, 6, 3)), rng.normal(size=(3, 4, 3)),
+                       rng.normal(size=(4,)))
+    layer = layers.Conv1DTranspose(4, 3, strides, padding, output_padding,
+                                   dilation_rate=dilation, dtype="float64")
+    layer.build((None, 6, 3))
+    fx, fk, fb = _leaf(x), _leaf(kernel), _leaf(bias)
+    object.__setattr__(layer, "kernel", fk)
+    object.__setattr__(layer, "bias", fb)
+    out = layer.call(fx)
+    tx, tk, tb = (_torch_leaf(x.transpose(0, 2, 1)), _torch_leaf(kernel.transpose(2, 1, 0)),
+                  _torch_leaf(bias))
+    expected = F.conv_transpose1d(tx, tk, tb, stride=strides, dilation=dilation,
+                                  output_padding=output_padding or 0)
+    _compare(out, expected.permute(0, 2, 1),
+             [(fx, tx, lambda g: g.transpose(0, 2, 1)),
+              (fk, tk, lambda g: g.transpose(2, 1, 0)), (fb, tb, lambda g: g)])

@@ -3,7 +3,12 @@
 from faltung.layers.activation_layers import ELU, LeakyReLU, PReLU, ReLU, Softmax
 from faltung.layers.attention import AdditiveAttention, Attention
 from faltung.layers.convolutional import Conv2D, Conv2DTranspose, Convolution2D
-from faltung.layers.convolutional_1d import Conv1D, Convolution1D
+from faltung.layers.convolutional_1d import (
+    Conv1D,
+    Conv1DTranspose,
+    Convolution1D,
+    Convolution1DTranspose,
+)
 from faltung.layers.core import Activation, Dense, Embedding
 from faltung.layers.cropping import Cropping1D, Cropping2D
 from faltung.layers.depthwise import (
@@ -99,7 +104,8 @@ __all__ += [  # preprocessing layers
     "TextVectorization",
 ]
 __all__ += [  # convolution family: 1-D, depthwise, separable, cropping, spatial dropout
-    "AveragePooling1D", "AvgPool1D", "Conv1D", "Convolution1D", "Cropping1D", "Cropping2D",
+    "AveragePooling1D", "AvgPool1D", "Conv1D", "Conv1DTranspose", "Convolution1D",
+    "Convolution1DTranspose", "Cropping1D", "Cropping2D",
     "DepthwiseConv1D", "DepthwiseConv2D", "GlobalAveragePooling1D", "GlobalAvgPool1D",
     "GlobalMaxPool1D", "GlobalMaxPooling1D", "MaxPool1D", "MaxPooling1D", "SeparableConv1D",
     "SeparableConv2D", "SeparableConvolution1D", "SeparableConvolution2D", "SpatialDropout1D",
