@@ -45,8 +45,8 @@ def _serve(port: int, model_path: str | None) -> None:
     if model_path:
         app = create_app(model_path)
     else:
-        from faltung.labs.lenet5 import build_model
-        app = create_app(build_model(), dataset=None)
+        from faltung.labs import zoo
+        app = create_app(zoo.lenet5(), dataset=None)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 

@@ -4,7 +4,7 @@ A script, not a test: ``python benchmarks/train.py [--samples N] [--repeats R] [
 Two models of the course, each trained for one epoch on MNIST-shaped data (random pixels and
 labels: the time does not depend on the values):
 
-* the seeds/004 MLP: Dense 512-324-36 sigmoid, 10 softmax, RMSprop, batch 512;
+* the seeds/004 MLP: Reshape 784, Dense 512-324-36 sigmoid, 10 softmax, RMSprop, batch 512;
 * the seeds/000 ExampleCNN: Conv2D(32, 3, same, relu), Conv2D(32, 3, relu), MaxPooling2D,
   Dropout 0.25, Flatten, Dense 512 relu, Dropout 0.5, Dense 10 softmax, Adam, batch 128.
 
@@ -26,34 +26,12 @@ from typing import Any
 
 import numpy as np
 
+from faltung.labs import zoo
 
-def mlp(k: Any) -> Any:
-    return k.Sequential([
-        k.layers.Input((784,)),
-        k.layers.Dense(512, activation="sigmoid"),
-        k.layers.Dense(324, activation="sigmoid"),
-        k.layers.Dense(36, activation="sigmoid"),
-        k.layers.Dense(10, activation="softmax"),
-    ])
-
-
-def example_cnn(k: Any) -> Any:
-    return k.Sequential([
-        k.layers.Input((28, 28, 1)),
-        k.layers.Conv2D(32, (3, 3), padding="same", activation="relu"),
-        k.layers.Conv2D(32, (3, 3), activation="relu"),
-        k.layers.MaxPooling2D(pool_size=(2, 2)),
-        k.layers.Dropout(0.25),
-        k.layers.Flatten(),
-        k.layers.Dense(512, activation="relu"),
-        k.layers.Dropout(0.5),
-        k.layers.Dense(10, activation="softmax"),
-    ])
-
-
+# the course's nets from the one zoo (faltung.labs.zoo), built with each Keras-like module
 MODELS = {
-    "mlp": (mlp, "rmsprop", 512, (784,)),
-    "cnn": (example_cnn, "adam", 128, (28, 28, 1)),
+    "mlp": (zoo.mnist_mlp, "rmsprop", 512, (28, 28)),
+    "cnn": (zoo.example_cnn, "adam", 128, (28, 28, 1)),
 }
 
 
@@ -95,7 +73,8 @@ def time_torch(name: str, samples: int, repeats: int) -> list[float]:
         optimizer = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7)
     _, _, batch, shape = MODELS[name]
     x, y = data(samples, shape)
-    tx = torch.from_numpy(x if name == "mlp" else x.transpose(0, 3, 1, 2).copy())
+    tx = torch.from_numpy(x.reshape(len(x), -1) if name == "mlp"
+                          else x.transpose(0, 3, 1, 2).copy())
     ty = torch.from_numpy(y.argmax(axis=1))
     loss_fn = nn.CrossEntropyLoss()
 

@@ -11,11 +11,32 @@ print are listed in ``SEED_PARAMS``.
 ``dropout`` arguments exist so that a training comparison can use rate 0.0: Keras and faltung
 draw different dropout masks, but a rate-0 Dropout layer keeps the architecture (and the layer
 list, names and weights) identical while making training deterministic.
+
+The course's own models (the labs' nets and the seeds' nets) live in ``faltung/labs/zoo.py``,
+the one zoo shared by the labs, these tests and the benchmarks; they are imported here under
+the same names. The builders below are test-only architectures (every merge layer, Inception
+and DenseNet blocks, a decoder, VGG16, small recurrent nets).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from faltung.labs.zoo import (  # noqa: F401  (the course's models, for the tests)
+    and_neuron,
+    boston_mlp,
+    cifar10_cnn,
+    cifar100_cnn,
+    cnn1,
+    cnn2,
+    example_cnn,
+    faces8_head,
+    imdb_lstm,
+    lenet5,
+    lenet5_classic,
+    mnist4000_fc,
+    mnist_mlp,
+)
 
 # Parameter counts printed in the seeds: total, trainable, non-trainable.
 SEED_PARAMS = {
@@ -28,44 +49,14 @@ SEED_PARAMS = {
 }
 
 
-def and_neuron(k: Any) -> Any:
-    """The single sigmoid neuron that learns AND (seeds/002)."""
-    return k.models.Sequential([
-        k.layers.Input(shape=(2,)),
-        k.layers.Dense(1, activation="sigmoid"),
-    ])
-
-
 def boston_80_50_1(k: Any) -> Any:
     """Boston housing regression MLP, Dense 80-50-1 with tanh (seeds/002)."""
-    return k.models.Sequential([
-        k.layers.Input(shape=(13,)),
-        k.layers.Dense(80, activation="tanh"),
-        k.layers.Dense(50, activation="tanh"),
-        k.layers.Dense(1),
-    ])
+    return boston_mlp(k, (80, 50), "tanh")
 
 
 def boston_10_10_1(k: Any) -> Any:
     """Boston housing regression MLP, Dense 10-10-1 with relu (seeds/002)."""
-    return k.models.Sequential([
-        k.layers.Input(shape=(13,)),
-        k.layers.Dense(10, activation="relu"),
-        k.layers.Dense(10, activation="relu"),
-        k.layers.Dense(1),
-    ])
-
-
-def mnist_mlp(k: Any) -> Any:
-    """seeds/004: Reshape 28x28 -> 784, Dense 512-324-36 sigmoid, 10 softmax (input_shape=)."""
-    layers = k.layers
-    network = k.models.Sequential()
-    network.add(layers.Reshape((28 * 28,), input_shape=(28, 28)))
-    network.add(layers.Dense(512, activation="sigmoid"))
-    network.add(layers.Dense(324, activation="sigmoid"))
-    network.add(layers.Dense(36, activation="sigmoid"))
-    network.add(layers.Dense(10, activation="softmax"))
-    return network
+    return boston_mlp(k, (10, 10), "relu")
 
 
 def branch_concat(k: Any) -> Any:
@@ -114,114 +105,9 @@ def branch_merge_sequential_twin(k: Any, functional: bool) -> Any:
     return k.models.Model(inputs, x)
 
 
-def lenet5(k: Any) -> Any:
-    """LeNet-5 on 28x28 MNIST (C1 with 'same' padding gives LeCun's 28x28 feature maps)."""
-    layers = k.layers
-    return k.models.Sequential([
-        layers.Input(shape=(28, 28, 1)),
-        layers.Conv2D(6, (5, 5), padding="same", activation="tanh"),
-        layers.AveragePooling2D(pool_size=(2, 2)),
-        layers.Conv2D(16, (5, 5), activation="tanh"),
-        layers.AveragePooling2D(pool_size=(2, 2)),
-        layers.Flatten(),
-        layers.Dense(120, activation="tanh"),
-        layers.Dense(84, activation="tanh"),
-        layers.Dense(10, activation="softmax"),
-    ])
-
-
-def example_cnn(k: Any, dropout: bool = True) -> Any:
-    """seeds/000 task 13, ExampleCNN.py (with its misplaced parentheses corrected)."""
-    layers = k.layers
-    model = k.models.Sequential()
-    model.add(layers.Conv2D(32, (3, 3), padding="same", activation="relu",
-                            input_shape=(28, 28, 1)))
-    model.add(layers.Conv2D(32, (3, 3), activation="relu"))
-    model.add(layers.MaxPooling2D(pool_size=(2, 2)))
-    model.add(layers.Dropout(0.25 if dropout else 0.0))
-    model.add(layers.Flatten())
-    model.add(layers.Dense(512, activation="relu"))
-    model.add(layers.Dropout(0.5 if dropout else 0.0))
-    model.add(layers.Dense(10, activation="softmax"))
-    return model
-
-
-def mnist4000_fc(k: Any, dropout: bool = True) -> Any:
-    """seeds/003: Dense 500 + BN + Dropout + Activation, Dense 50 + ..., Dense 10 (420,260)."""
-    layers = k.layers
-    rate = 0.3 if dropout else 0.0
-    return k.models.Sequential([
-        layers.Input(shape=(784,)),
-        layers.Dense(500),
-        layers.BatchNormalization(),
-        layers.Dropout(rate),
-        layers.Activation("relu"),
-        layers.Dense(50),
-        layers.BatchNormalization(),
-        layers.Dropout(rate),
-        layers.Activation("relu"),
-        layers.Dense(10, activation="softmax"),
-    ])
-
-
-def cnn1(k: Any) -> Any:
-    """seeds/003 cnn1: one 3x3 convolution and one dense layer (251,210)."""
-    layers = k.layers
-    return k.models.Sequential([
-        layers.Input(shape=(28, 28, 1)),
-        layers.Conv2D(32, (3, 3), padding="same"),
-        layers.Activation("relu"),
-        layers.Flatten(),
-        layers.Dense(10),
-        layers.Activation("softmax"),
-    ])
-
-
-def cnn2(k: Any, dropout: bool = True) -> Any:
-    """seeds/003 cnn2: four conv+BN+relu, two max-poolings, Dense 200 + BN + Dropout (695,970)."""
-    layers = k.layers
-    model = k.models.Sequential([layers.Input(shape=(28, 28, 1))])
-    for filters, pool in ((32, False), (32, True), (64, False), (64, True)):
-        model.add(layers.Conv2D(filters, (3, 3), padding="same"))
-        model.add(layers.BatchNormalization())
-        model.add(layers.Activation("relu"))
-        if pool:
-            model.add(layers.MaxPooling2D(pool_size=(2, 2)))
-    model.add(layers.Flatten())
-    model.add(layers.Dense(200))
-    model.add(layers.BatchNormalization())
-    model.add(layers.Dropout(0.5 if dropout else 0.0))
-    model.add(layers.Activation("relu"))
-    model.add(layers.Dense(10))
-    model.add(layers.Activation("softmax"))
-    return model
-
-
-def cifar10_cnn(k: Any, dropout: bool = True) -> Any:
-    """seeds/001: the seminar's my_model for CIFAR-10 (558,186)."""
-    layers = k.layers
-    my_model = k.models.Sequential()
-    my_model.add(layers.Conv2D(32, (3, 3), padding="same", activation="relu",
-                               input_shape=(32, 32, 3)))
-    my_model.add(layers.Conv2D(32, (3, 3), padding="same", activation="relu"))
-    my_model.add(layers.MaxPooling2D(pool_size=(2, 2)))
-    my_model.add(layers.Conv2D(64, (3, 3), padding="same", activation="relu"))
-    my_model.add(layers.Conv2D(64, (3, 3), padding="same", activation="relu"))
-    my_model.add(layers.MaxPooling2D(pool_size=(2, 2)))
-    my_model.add(layers.Conv2D(128, (3, 3), padding="same", activation="relu"))
-    my_model.add(layers.Conv2D(128, (3, 3), padding="same", activation="relu"))
-    my_model.add(layers.MaxPooling2D(pool_size=(2, 2)))
-    my_model.add(layers.Flatten())
-    my_model.add(layers.Dropout(0.5 if dropout else 0.0))
-    my_model.add(layers.Dense(128, activation="relu"))
-    my_model.add(layers.Dense(64, activation="relu"))
-    my_model.add(layers.Dense(10, activation="softmax"))
-    return my_model
-
-
-def cifar100_cnn(k: Any, dropout: bool = True) -> Any:
-    """A CIFAR-100 variant (seeds/000 task 15): conv blocks with BatchNormalization and
-    LeakyReLU, global average pooling, 100 softmax outputs."""
+def cifar100_gap_cnn(k: Any, dropout: bool = True) -> Any:
+    """Another CIFAR-100 net (not the cifar100 lab's, which is ``cifar100_cnn`` in the zoo):
+    conv blocks with BatchNormalization and LeakyReLU, global average pooling, 100 outputs."""
     layers = k.layers
     model = k.models.Sequential([layers.Input(shape=(32, 32, 3))])
     for filters in (32, 64, 128):
@@ -322,38 +208,6 @@ def vgg16(k: Any, input_shape: tuple = (224, 224, 3), fc: int = 4096, classes: i
     x = layers.Dense(fc, activation="relu", name="fc2")(x)
     x = layers.Dense(classes, activation="softmax", name="predictions")(x)
     return k.models.Model(img_input, x, name="vgg16")
-
-
-def faces8_head(k: Any, dropout: bool = True) -> Any:
-    """seeds/003 '8 faces fine tuning': a classifier on VGG16's 4096 fc1 features (1,805,608)."""
-    layers = k.layers
-    rate = 0.5 if dropout else 0.0
-    return k.models.Sequential([
-        layers.Input(shape=(4096,)),
-        layers.Dense(400),
-        layers.BatchNormalization(),
-        layers.Activation("relu"),
-        layers.Dropout(rate),
-        layers.Dense(400),
-        layers.BatchNormalization(),
-        layers.Activation("relu"),
-        layers.Dropout(rate),
-        layers.Dense(8),
-        layers.Activation("softmax"),
-    ])
-
-
-def imdb_lstm(k: Any, num_words: int = 20000, maxlen: int = 80, dropout: bool = True) -> Any:
-    """seeds/004 'Recurrent Neural Network': Embedding(20000, 128) -> LSTM(128, dropout=0.2,
-    recurrent_dropout=0.2) -> Dense(1, sigmoid) on reviews padded to maxlen=80 (the seed's
-    pad_sequences); the Input gives the length the seed leaves to the first batch."""
-    rate = 0.2 if dropout else 0.0
-    model = k.models.Sequential()
-    model.add(k.layers.Input(shape=(maxlen,)))
-    model.add(k.layers.Embedding(num_words, 128))
-    model.add(k.layers.LSTM(128, dropout=rate, recurrent_dropout=rate))
-    model.add(k.layers.Dense(1, activation="sigmoid"))
-    return model
 
 
 def sequence_rnn(k: Any, dropout: bool = True) -> Any:

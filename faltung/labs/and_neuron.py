@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from faltung.labs import zoo
 from faltung.labs._common import LabConfig, show_summary, wall_time
 from faltung.labs.report import Report, Samples, Section
 
@@ -21,7 +22,7 @@ LEARNING_RATES = {"sigmoid": 5.0, "relu": 0.1}
 
 def run(config: LabConfig) -> Report:
     """Train both neurons, record the predictions of the four inputs per epoch."""
-    from faltung import callbacks, initializers, layers, models, optimizers
+    from faltung import callbacks, initializers, optimizers
     from faltung.utils import set_random_seed
 
     x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype="float32")
@@ -34,11 +35,7 @@ def run(config: LabConfig) -> Report:
     for activation, rate in LEARNING_RATES.items():
         set_random_seed(config.seed)
         start = initializers.RandomUniform(0.0, 1.0)
-        model = models.Sequential([layers.Input(shape=(2,)),
-                                   layers.Dense(1, activation=activation, name="neuron",
-                                                kernel_initializer=start,
-                                                bias_initializer=start)],
-                                  name=f"and_{activation}")
+        model = zoo.and_neuron(activation=activation, initializer=start)
         model.compile(optimizer=optimizers.SGD(learning_rate=rate), loss="mse",
                       metrics=["accuracy"])
         show_summary(config, model, f"{activation} neuron", report)

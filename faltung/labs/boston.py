@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from faltung.labs import zoo
 from faltung.labs._common import LabConfig, history_of, load, show_summary, split_off, wall_time
 from faltung.labs.report import Report, Samples, Section
 
@@ -23,7 +24,7 @@ def run(config: LabConfig) -> Report:
     """Both nets of the slides, Adam and MSE as there; the features are standardised with the
     training set's mean and standard deviation (the slides feed them raw), and both nets see
     the same 80 % / 20 % training / validation split of the slides' early-stopping example."""
-    from faltung import callbacks, layers, models
+    from faltung import callbacks
     from faltung.utils import set_random_seed
 
     (x_train, y_train), (x_test, y_test) = load(config, "boston_housing")
@@ -41,10 +42,7 @@ def run(config: LabConfig) -> Report:
     predictions = {}
     for label, (widths, activation, stop) in nets.items():
         set_random_seed(config.seed)
-        model = models.Sequential(name="boston_" + "_".join(map(str, widths)))
-        model.add(layers.Dense(widths[0], activation=activation, input_dim=x_tr.shape[1]))
-        model.add(layers.Dense(widths[1], activation=activation))
-        model.add(layers.Dense(1, activation="linear"))
+        model = zoo.boston_mlp(widths=widths, activation=activation, features=x_tr.shape[1])
         model.compile(loss="mean_squared_error", optimizer="adam", metrics=["mae"])
         show_summary(config, model, label, report)
         config.print_fn(f"\n{label}: up to {config.epochs} epochs")

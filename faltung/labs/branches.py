@@ -3,6 +3,7 @@ Add, Maximum), trained on flat MNIST."""
 
 from __future__ import annotations
 
+from faltung.labs import zoo
 from faltung.labs._common import (
     DIGITS,
     LabConfig,
@@ -21,22 +22,9 @@ DATASETS = ("mnist",)
 
 
 def build_model() -> object:
-    """Three branches from the input -- a wide relu branch, a deep relu branch and a tanh
-    branch -- merged by Add and Maximum, concatenated with the wide branch (a skip connection
-    as in the seed's pseudocode) and classified."""
-    from faltung import layers, models
-    inputs = layers.Input(shape=(784,), name="pixels")
-    wide = layers.Dense(128, activation="relu", name="wide")(inputs)
-    deep = layers.Dense(128, activation="relu", name="deep_1")(inputs)
-    deep = layers.Dense(64, activation="relu", name="deep_2")(deep)
-    smooth = layers.Dense(64, activation="tanh", name="smooth")(inputs)
-    narrow = layers.Dense(64, activation="relu", name="narrow")(wide)
-    added = layers.Add(name="add")([deep, narrow])
-    strongest = layers.Maximum(name="maximum")([added, smooth])
-    merged = layers.Concatenate(name="concatenate")([wide, strongest])
-    merged = layers.Dropout(0.3, name="dropout")(merged)
-    outputs = layers.Dense(10, activation="softmax", name="digit")(merged)
-    return models.Model(inputs=inputs, outputs=outputs, name="branched")
+    """Three branches from the input merged by Add and Maximum, concatenated with the wide
+    branch and classified (:func:`zoo.branched`)."""
+    return zoo.branched()
 
 
 def _connections(model: object) -> list[list[str]]:

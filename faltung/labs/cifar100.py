@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from faltung.labs import zoo
 from faltung.labs._common import (
     LabConfig,
     evaluate_classifier,
@@ -26,26 +27,10 @@ DATASETS = ("cifar100",)
 
 
 def build_model(classes: int = 100) -> object:
-    """The CIFAR-10 net of seeds/001 adapted to 100 classes (task 15): the same three blocks
-    of two 3x3 convolutions, each followed by BatchNormalization (100 classes with 500 images
-    each train much better with it), Dropout before and a wider Dense layer after Flatten. The
-    convolutions have no bias: the BatchNormalization after each subtracts the batch mean, so
-    a bias would have no effect (its beta takes the role). The convolutional part ends in the
-    layer named ``features`` (used by the transfer lab)."""
-    from faltung import layers, models
-    model = models.Sequential([layers.Input(shape=(32, 32, 3))], name="cifar100_cnn")
-    for block, filters in enumerate((32, 64, 128), start=1):
-        for conv in (1, 2):
-            model.add(layers.Conv2D(filters, (3, 3), padding="same", use_bias=False,
-                                    name=f"block{block}_conv{conv}"))
-            model.add(layers.BatchNormalization(name=f"block{block}_bn{conv}"))
-            model.add(layers.Activation("relu", name=f"block{block}_relu{conv}"))
-        model.add(layers.MaxPooling2D(pool_size=(2, 2), name=f"block{block}_pool"))
-    model.add(layers.Flatten(name="features"))
-    model.add(layers.Dropout(0.5, name="dropout"))
-    model.add(layers.Dense(256, activation="relu", name="dense"))
-    model.add(layers.Dense(classes, activation="softmax", name="predictions"))
-    return model
+    """The CIFAR-10 net of seeds/001 adapted to 100 classes (:func:`zoo.cifar100_cnn`: each
+    3x3 convolution followed by BatchNormalization, Dropout and a wider Dense layer after
+    Flatten; the convolutional part ends in the layer named ``features``)."""
+    return zoo.cifar100_cnn(classes=classes)
 
 
 def train_model(config: LabConfig, report: Report, x_train: np.ndarray, y_train: np.ndarray,

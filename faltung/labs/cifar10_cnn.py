@@ -5,6 +5,7 @@ precision / recall / F1 of the paper's classification report."""
 
 from __future__ import annotations
 
+from faltung.labs import zoo
 from faltung.labs._common import (
     LabConfig,
     evaluate_classifier,
@@ -29,25 +30,8 @@ SEED_REPORT = {  # the seminar's classification report: precision, recall, F1 pe
 
 
 def build_model() -> object:
-    """``my_model`` of seeds/001, layer for layer."""
-    from faltung import layers, models
-    my_model = models.Sequential(name="my_model")
-    my_model.add(layers.Conv2D(32, (3, 3), padding="same", activation="relu",
-                               input_shape=(32, 32, 3)))
-    my_model.add(layers.Conv2D(32, (3, 3), padding="same", activation="relu"))
-    my_model.add(layers.MaxPooling2D(pool_size=(2, 2)))
-    my_model.add(layers.Conv2D(64, (3, 3), padding="same", activation="relu"))
-    my_model.add(layers.Conv2D(64, (3, 3), padding="same", activation="relu"))
-    my_model.add(layers.MaxPooling2D(pool_size=(2, 2)))
-    my_model.add(layers.Conv2D(128, (3, 3), padding="same", activation="relu"))
-    my_model.add(layers.Conv2D(128, (3, 3), padding="same", activation="relu"))
-    my_model.add(layers.MaxPooling2D(pool_size=(2, 2)))
-    my_model.add(layers.Flatten())
-    my_model.add(layers.Dropout(0.5))
-    my_model.add(layers.Dense(128, activation="relu"))
-    my_model.add(layers.Dense(64, activation="relu"))
-    my_model.add(layers.Dense(10, activation="softmax"))
-    return my_model
+    """``my_model`` of seeds/001, layer for layer (:func:`zoo.cifar10_cnn`)."""
+    return zoo.cifar10_cnn()
 
 
 def run(config: LabConfig) -> Report:

@@ -3,6 +3,7 @@ the Dense layers, trained on flat MNIST, learning curves overlaid."""
 
 from __future__ import annotations
 
+from faltung.labs import zoo
 from faltung.labs._common import (
     DIGITS,
     LabConfig,
@@ -23,15 +24,7 @@ RATE = 0.5
 
 def build(rate: float) -> object:
     """784 -> 512 relu -> [Dropout] -> 512 relu -> [Dropout] -> 10 softmax."""
-    from faltung import layers, models
-    stack = [layers.Input(shape=(784,)), layers.Dense(512, activation="relu")]
-    if rate:
-        stack.append(layers.Dropout(rate))
-    stack.append(layers.Dense(512, activation="relu"))
-    if rate:
-        stack.append(layers.Dropout(rate))
-    stack.append(layers.Dense(10, activation="softmax"))
-    return models.Sequential(stack, name="with_dropout" if rate else "without_dropout")
+    return zoo.dense_dropout(rate=rate)
 
 
 def run(config: LabConfig) -> Report:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from faltung.labs import zoo
 from faltung.labs._common import (
     DIGITS,
     LabConfig,
@@ -27,16 +28,7 @@ DATASETS = ("mnist",)
 
 def build(functional: bool) -> object:
     """784 -> 256 relu -> 128 relu -> 10 softmax, as Sequential or with the Functional API."""
-    from faltung import layers, models
-    specs = [(256, "relu", "hidden_1"), (128, "relu", "hidden_2"), (10, "softmax", "output")]
-    if not functional:
-        return models.Sequential([layers.Input(shape=(784,))] + [
-            layers.Dense(n, activation=a, name=name) for n, a, name in specs], name="net")
-    inputs = layers.Input(shape=(784,))
-    x = inputs
-    for n, a, name in specs:
-        x = layers.Dense(n, activation=a, name=name)(x)
-    return models.Model(inputs=inputs, outputs=x, name="net")
+    return zoo.dense_twin(functional=functional)
 
 
 def _table_rows(text: str) -> list[str]:

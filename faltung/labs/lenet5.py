@@ -5,6 +5,7 @@ lists the most confused digits (bonus 2)."""
 
 from __future__ import annotations
 
+from faltung.labs import zoo
 from faltung.labs._common import (
     DIGITS,
     LabConfig,
@@ -24,23 +25,9 @@ DATASETS = ("mnist",)
 
 
 def build_model() -> object:
-    """LeNet-5's layers -- C1 6@5x5, S2, C3 16@5x5, S4, C5 120, F6 84, 10 outputs -- in the
-    style of the seed's ExampleCNN: relu, max pooling, dropout before the dense layers. C1 pads
-    the 28x28 digits ('same') so that its maps are 28x28 as in LeCun's net on 32x32 inputs."""
-    from faltung import layers, models
-    return models.Sequential([
-        layers.Input(shape=(28, 28, 1)),
-        layers.Conv2D(6, (5, 5), padding="same", activation="relu", name="C1"),
-        layers.MaxPooling2D(pool_size=(2, 2), name="S2"),
-        layers.Conv2D(16, (5, 5), activation="relu", name="C3"),
-        layers.MaxPooling2D(pool_size=(2, 2), name="S4"),
-        layers.Flatten(name="flatten"),
-        layers.Dropout(0.25, name="dropout_1"),
-        layers.Dense(120, activation="relu", name="C5"),
-        layers.Dropout(0.25, name="dropout_2"),
-        layers.Dense(84, activation="relu", name="F6"),
-        layers.Dense(10, activation="softmax", name="output"),
-    ], name="lenet5")
+    """LeNet-5 as the zoo has it (:func:`faltung.labs.zoo.lenet5`): C1 6@5x5, S2, C3 16@5x5,
+    S4, C5 120, F6 84, 10 outputs, relu, max pooling and dropout, C1 padded to 28x28 maps."""
+    return zoo.lenet5()
 
 
 def c1_size(input_size: int, kernel: int = 5, stride: int = 1, padding: int = 1) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from faltung.labs import zoo
 from faltung.labs._common import (
     DIGITS,
     LabConfig,
@@ -28,38 +29,8 @@ SEED_PARAMS = {"fc": 420_260, "cnn1": 251_210, "cnn2": 695_970}
 
 
 def build(name: str) -> object:
-    """The three nets of seeds/003 with the layer tables printed there."""
-    from faltung import layers, models
-    if name == "fc":
-        return models.Sequential([
-            layers.Input(shape=(784,)),
-            layers.Dense(500), layers.BatchNormalization(), layers.Dropout(0.3),
-            layers.Activation("relu"),
-            layers.Dense(50), layers.BatchNormalization(), layers.Dropout(0.3),
-            layers.Activation("relu"),
-            layers.Dense(10, activation="softmax"),
-        ], name="fc")
-    if name == "cnn1":
-        return models.Sequential([
-            layers.Input(shape=(28, 28, 1)),
-            layers.Conv2D(32, (3, 3), padding="same"), layers.Activation("relu"),
-            layers.Flatten(), layers.Dense(10), layers.Activation("softmax"),
-        ], name="cnn1")
-    model = models.Sequential([layers.Input(shape=(28, 28, 1))], name="cnn2")
-    for filters, pool in ((32, False), (32, True), (64, False), (64, True)):
-        model.add(layers.Conv2D(filters, (3, 3), padding="same"))
-        model.add(layers.BatchNormalization())
-        model.add(layers.Activation("relu"))
-        if pool:
-            model.add(layers.MaxPooling2D(pool_size=(2, 2)))
-    model.add(layers.Flatten())
-    model.add(layers.Dense(200))
-    model.add(layers.BatchNormalization())
-    model.add(layers.Dropout(0.5))
-    model.add(layers.Activation("relu"))
-    model.add(layers.Dense(10))
-    model.add(layers.Activation("softmax"))
-    return model
+    """The three nets of seeds/003 with the layer tables printed there (from the zoo)."""
+    return {"fc": zoo.mnist4000_fc, "cnn1": zoo.cnn1, "cnn2": zoo.cnn2}[name]()
 
 
 def run(config: LabConfig) -> Report:

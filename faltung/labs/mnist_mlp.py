@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from faltung.labs import zoo
 from faltung.labs._common import (
     DIGITS,
     LabConfig,
@@ -25,15 +26,8 @@ IMAGE_INDEX = 4442
 
 
 def build_model() -> object:
-    """The network of seeds/004, layer by layer as on the slides."""
-    from faltung import layers, models
-    network = models.Sequential(name="mnist_mlp")
-    network.add(layers.Reshape((28 * 28,), input_shape=(28, 28)))
-    network.add(layers.Dense(512, activation="sigmoid"))
-    network.add(layers.Dense(324, activation="sigmoid"))
-    network.add(layers.Dense(36, activation="sigmoid"))
-    network.add(layers.Dense(10, activation="softmax"))
-    return network
+    """The network of seeds/004, layer by layer as on the slides (:func:`zoo.mnist_mlp`)."""
+    return zoo.mnist_mlp()
 
 
 def run(config: LabConfig) -> Report:

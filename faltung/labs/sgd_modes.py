@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from faltung.labs import zoo
 from faltung.labs._common import LabConfig, load, show_summary, split_off, wall_time
 from faltung.labs.report import Report, Samples, Section
 
@@ -23,7 +24,7 @@ MODES = {"full batch": None, "mini-batch (32)": 32, "one sample": 1}
 def run(config: LabConfig) -> Report:
     """Train three copies of one net (same initial weights) with plain SGD and three batch
     sizes; record the loss of every update and the validation loss of every epoch."""
-    from faltung import layers, models, optimizers
+    from faltung import optimizers
     from faltung.utils import set_random_seed
 
     (x_train, y_train), (x_test, y_test) = load(config, "boston_housing")
@@ -37,9 +38,7 @@ def run(config: LabConfig) -> Report:
     model = None
     for mode, batch_size in MODES.items():
         set_random_seed(config.seed)
-        model = models.Sequential([layers.Input(shape=(x_tr.shape[1],)),
-                                   layers.Dense(10, activation="relu"),
-                                   layers.Dense(1)], name="boston_small")
+        model = zoo.boston_small(features=x_tr.shape[1])
         model.compile(optimizer=optimizers.SGD(learning_rate=LEARNING_RATE), loss="mse",
                       metrics=["mae"])
         if not per_update:

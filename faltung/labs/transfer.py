@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from faltung.labs import zoo
 from faltung.labs._common import (
     LabConfig,
     evaluate_classifier,
@@ -36,17 +37,8 @@ def _base_from_cifar100_lab(config: LabConfig) -> object | None:
 
 
 def head(features: int) -> object:
-    """The dense head, shaped like seeds/003's 8-faces head: Dense + BatchNormalization +
-    relu + Dropout, twice, then softmax."""
-    from faltung import layers, models
-    return models.Sequential([
-        layers.Input(shape=(features,)),
-        layers.Dense(256), layers.BatchNormalization(), layers.Activation("relu"),
-        layers.Dropout(0.5),
-        layers.Dense(128), layers.BatchNormalization(), layers.Activation("relu"),
-        layers.Dropout(0.5),
-        layers.Dense(10, activation="softmax"),
-    ], name="head")
+    """The dense head, shaped like seeds/003's 8-faces head (:func:`zoo.transfer_head`)."""
+    return zoo.transfer_head(features=features)
 
 
 def run(config: LabConfig) -> Report:
