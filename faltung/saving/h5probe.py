@@ -20,6 +20,7 @@ that same open file, so a path swapped after the check is never read.
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import stat
 import subprocess
@@ -243,6 +244,9 @@ def _build(node: Any, name: str, blob: memoryview, depth: int = 0) -> Any:
     attrs = {k: _attr(v) for k, v in node.get("attrs", {}).items()}
     if "dataset" in node:
         dtype_str, shape, offset, length = node["dataset"]
+        if not isinstance(shape, list) or not all(isinstance(n, int) and 0 <= n < 2**62
+                                                  for n in shape):
+            raise ModelFileError(f"{name}: malformed dataset description")
         dtype = np.dtype(dtype_str)
         if dtype.kind not in "biuf" or dtype.itemsize > 8 or offset < 0 or \
                 offset + length > len(blob) or length != dtype.itemsize * int(np.prod(shape)):
@@ -355,14 +359,14 @@ def _run_here(fd: int, out: str, size: int) -> str | None:
 
 
 def _read_output(out: str, name: str, size: int) -> Group:
-    with open(out, "rb") as handle:
-        data = handle.read()
-    if len(data) < 8:
-        raise ModelFileError(f"{name!r}: the HDF5 reader produced no result")
+    with open(out, "rb") as handle:  # mapped, not read: the arrays are copied out of it once
+        if os.fstat(handle.fileno()).st_size < 8:
+            raise ModelFileError(f"{name!r}: the HDF5 reader produced no result")
+        data = memoryview(mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ))
     blob_size = int.from_bytes(data[:8], "little")
     if 8 + blob_size > len(data) or len(data) - 8 - blob_size > MAX_JSON:
         raise ModelFileError(f"{name!r}: the HDF5 reader produced a malformed result")
-    blob = memoryview(data)[8:8 + blob_size]
+    blob = data[8:8 + blob_size]
     try:
         tree = json.loads(bytes(data[8 + blob_size:]).decode("utf8"))
     except (ValueError, RecursionError) as error:

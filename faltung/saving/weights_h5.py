@@ -42,7 +42,11 @@ def open_h5(path: str | os.PathLike, what: str = "model file") -> Iterator[Any]:
     isolated child process unless the user trusts the file): a tree of groups and datasets
     with h5py's reading API. Any problem becomes ModelFileError."""
     from faltung.saving.h5probe import read_tree
-    tree = read_tree(path, what, sandbox=SANDBOX.get())
+    try:
+        tree = read_tree(path, what, sandbox=SANDBOX.get())
+    except MemoryError:
+        raise ModelFileError(f"{os.fspath(path)!r}: this {what} needs more memory than there "
+                             "is") from None
     try:
         yield tree
     except (ModelFileError, FileNotFoundError):
