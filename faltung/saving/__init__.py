@@ -69,7 +69,8 @@ def load_model(filepath: Any, custom_objects: dict | None = None, compile: bool 
     optimizer state when ``compile``. Code is never loaded from a file whatever ``safe_mode``
     says (Lambda layers and unknown classes need ``custom_objects``); ``safe_mode=False`` only
     reads the HDF5 part in this process instead of an isolated child process (faster, for
-    files you trust; the same checks apply). Where faltung differs: Keras's safe_mode=False would run a Lambda's code."""
+    files you trust; the same checks apply). Where faltung differs: Keras's safe_mode=False
+    would run a Lambda's code."""
     from faltung.saving.weights_h5 import SANDBOX
     kind = _kind(filepath)
     token = SANDBOX.set(bool(safe_mode))

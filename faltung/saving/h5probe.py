@@ -19,6 +19,7 @@ that same open file, so a path swapped after the check is never read.
 
 from __future__ import annotations
 
+import errno
 import json
 import mmap
 import os
@@ -267,7 +268,7 @@ def open_regular(path: str | os.PathLike, what: str = "model file") -> int:
     except FileNotFoundError:
         raise FileNotFoundError(f"No such {what}: {name!r}") from None
     except OSError as error:
-        if error.errno == 40:  # ELOOP
+        if error.errno == errno.ELOOP:
             raise ModelFileError(f"{name!r}: a loop of symbolic links") from None
         raise ModelFileError(f"{name!r} cannot be opened: {error.strerror}") from None
     info = os.fstat(fd)
@@ -339,9 +340,10 @@ def _run_child(fd: int, out: str, work: str, size: int, name: str, what: str) ->
 
 
 def _child_env() -> dict[str, str]:
-    keep = ("PATH", "LANG", "LC_ALL", "SYSTEMROOT", "TMPDIR", "HOME")
+    keep = ("PATH", "LANG", "LC_ALL", "SYSTEMROOT", "TMPDIR", "HOME", "LD_LIBRARY_PATH")
     env = {k: v for k, v in os.environ.items() if k in keep}
     env["OMP_NUM_THREADS"] = env["OPENBLAS_NUM_THREADS"] = "1"
+    env["HDF5_PLUGIN_PRELOAD"] = "::"  # no filter plugins: a file cannot make HDF5 load code
     return env
 
 
