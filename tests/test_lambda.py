@@ -118,7 +118,7 @@ def test_stored_python_lambda_is_refused_whatever_safe_mode(tmp_path: Any,
     keras = pytest.importorskip("keras")
     path = str(tmp_path / "k.keras")
     _model(keras, lambda t, shift=0.0: t * 3 + shift).save(path)
-    with pytest.raises(ModelFileError, match="Python lambda.*never runs code from a file, also "
+    with pytest.raises(ModelFileError, match="Python lambda.*never loads code from a file, also "
                        "not with safe_mode=False"):
         faltung.models.load_model(path, safe_mode=safe_mode)
     # custom_objects cannot smuggle it in either: a lambda has no name to be found by

@@ -50,8 +50,8 @@ def _resolve_function(config: Any, what: str, layer: str, custom_objects: dict) 
         raise LambdaLoadingError(
             f"Lambda layer {layer!r}: its {what} is a Python lambda, stored in the file as "
             "bytecode. Requested the deserialization of a `Lambda` layer whose function is a "
-            "Python lambda; faltung never runs code from a file, also not with "
-            "safe_mode=False (where Keras would). Rebuild the model in code and load the "
+            "Python lambda; faltung never loads code from a file, also not with "
+            "safe_mode=False (where Keras would run it). Rebuild the model in code and load the "
             "weights with model.load_weights(path), or define the function with `def`, "
             "register it (keras.saving.register_keras_serializable) or pass it in "
             "custom_objects, and save the model again")
@@ -61,7 +61,9 @@ def _resolve_function(config: Any, what: str, layer: str, custom_objects: dict) 
             isinstance(config.get("config"), str):
         name = config["config"]
     else:
-        raise LambdaLoadingError(f"Lambda layer {layer!r}: unreadable {what} {config!r}")
+        raise LambdaLoadingError(f"Lambda layer {layer!r}: its {what} entry {config!r} is not "
+                                 "the name of a function (faltung never loads code from a "
+                                 "file)")
     if name in custom_objects and callable(custom_objects[name]):
         return custom_objects[name]
     plain = name.split(">")[-1]
@@ -72,7 +74,7 @@ def _resolve_function(config: Any, what: str, layer: str, custom_objects: dict) 
             return found
     raise LambdaLoadingError(f"Lambda layer {layer!r}: its {what} {name!r} is not known; "
                              f"pass it as custom_objects={{{name!r}: {plain}}} (faltung "
-                             "never imports code named in a file)")
+                             "never loads code from a file)")
 
 
 class Lambda(Layer):
