@@ -98,6 +98,8 @@ def _refuse(argument: str, value: Any, why: str) -> None:
 class TensorBoard(Callback):
     """Write TensorBoard logs to ``log_dir`` (see the module docstring for what is written)."""
 
+    _chief_only = True  # under faltung.distribution only rank 0 writes the event files
+
     _chief_only = True  # under a faltung.distribution, rank 0 alone writes the logs
 
     def __init__(self, log_dir: str | os.PathLike = "logs", histogram_freq: int = 0,
