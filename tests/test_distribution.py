@@ -134,6 +134,10 @@ def test_n_ranks_train_as_one_process_with_the_global_batch(
             assert a.tobytes() == b.tobytes()
     for got, want in zip(weights(per_rank[0]), weights(single)):
         np.testing.assert_allclose(got, want, rtol=tolerance, atol=tolerance)
+    allreduces, steps = per_rank[0].pop("h_calls")
+    assert allreduces == steps > 0  # one fused Allreduce of the gradients per step
+    for other in per_rank[1:]:
+        other.pop("h_calls")
     history_keys = [k for k in single if k.startswith("h_")]
     assert sorted(history_keys) == sorted(k for k in per_rank[0] if k.startswith("h_"))
     for key in history_keys:  # global logs: the metrics of the whole batch
