@@ -206,6 +206,10 @@ def _emit_layer(g: _Builder, layer: Any, ins: list[str], in_shapes: list[tuple],
     shape = in_shapes[0]
     if isinstance(layer, Model):
         return _emit_graph(g, layer, ins)
+    from faltung.export import onnx_attention_norm  # normalisations, EinsumDense; refusals
+    handled = onnx_attention_norm.emit(g, layer, x, shape)
+    if handled is not None:
+        return handled
     if getattr(layer, "data_format", None) == "channels_first" or \
             getattr(layer, "groups", 1) != 1 or (isinstance(layer, L.BatchNormalization)
                                                  and layer.axis % len(shape) != len(shape) - 1):
