@@ -84,6 +84,6 @@ def emit(g: _Builder, layer: Any, x: str, shape: tuple) -> list[str] | None:
         return [_einsum_dense(g, layer, x)]
     for cls, reason in _REFUSED.items():
         if isinstance(layer, getattr(L, cls)):
-            raise NotImplementedError(f"ONNX export: layer {layer.name!r} ({cls}) is not "
-                                      f"supported: {reason}")
+            raise NotImplementedError(f"ONNX export: layer {layer.name!r} "
+                                      f"({type(layer).__name__}) is not supported: {reason}")
     return None
