@@ -233,6 +233,10 @@ class MeanMetricWrapper(Mean):
 
     def update_state(self, y_true: object, y_pred: object, sample_weight: object = None) \
             -> None:
+        mask = getattr(y_pred, "_keras_mask", None)
+        if mask is not None:  # masked steps (mask_zero, Masking) weigh 0, as in Keras
+            sample_weight = losses.apply_mask(sample_weight, np.asarray(
+                mask.data if isinstance(mask, Tensor) else mask).astype(bool), F32, "sum")
         super().update_state(self._fn(y_true, y_pred, **self._fn_kwargs), sample_weight)
 
     def get_config(self) -> dict[str, Any]:

@@ -95,9 +95,18 @@ class CompiledMetrics:
             y_pred = y_pred if isinstance(y_pred, list) and len(y_pred) == 1 else [y_pred]
         if not self.built:
             self.build([tuple(np.shape(_value(p))) for p in y_pred])
+        from faltung.metrics import MeanMetricWrapper
         for index, metric, weighted in self._entries:
+            weight = sample_weight if weighted else None
+            mask = getattr(y_pred[index], "_keras_mask", None)
+            if mask is not None and isinstance(metric, MeanMetricWrapper):
+                # a mask on the outputs (mask_zero, Masking): masked steps weigh 0, as Keras's
+                # MeanMetricWrapper does (the arrays below no longer carry it)
+                from faltung.losses import apply_mask
+                weight = apply_mask(weight, np.asarray(_value(mask)).astype(bool),
+                                    np.float32, "sum")
             metric.update_state(_value(y_true[index]), _value(y_pred[index]),
-                                sample_weight=sample_weight if weighted else None)
+                                sample_weight=weight)
 
     def result(self) -> dict[str, Any]:
         results: dict[str, Any] = {}
