@@ -24,7 +24,7 @@ import numpy as np
 
 from faltung.ops._util import check_rank, pair
 from faltung.ops.conv import _pad, _padding, _pads, _workspace
-from faltung.tensor import Tensor, as_tensor, make_result
+from faltung.tensor import Tensor, as_tensor, is_grad_enabled, make_result
 
 
 def _tap(array: np.ndarray, i: int, j: int, strides: tuple[int, int],
@@ -130,19 +130,21 @@ def depthwise_conv2d(x: Tensor, kernel: Tensor, strides: int | tuple[int, int] =
         out_hw.append((size - effective) // strides[axis] + 1)
     out_hw = tuple(out_hw)
     padded, owned = _pad(x.data, pads)
-    if owned:  # the backward pass keeps it: a copy of its own, the buffer goes back at once
-        buffer, padded = padded, padded.copy()
-        _workspace.give(buffer)
     n, c, m = x.shape[0], kernel.shape[2], kernel.shape[3]
     out = np.empty((n, *out_hw, c, m), dtype=np.result_type(x.data, kernel.data))
     for f in range(m):
         out[..., f] = _correlate(padded, kernel.data[..., f], strides, dilation, out_hw)
+    if owned:  # a workspace buffer: the kernel gradient (eq. 3.6) keeps a copy of its own
+        buffer = padded
+        padded = padded.copy() if is_grad_enabled() and kernel.requires_grad else None
+        _workspace.give(buffer)
 
     def backward(g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         g5 = g.reshape(n, *out_hw, c, m)
         g_x = g_kernel = None
         if kernel.requires_grad:
-            g_kernel = _kernel_gradient(padded, g5, kernel.shape, strides, dilation)
+            source = padded if padded is not None else _pad(x.data, pads)[0].copy()
+            g_kernel = _kernel_gradient(source, g5, kernel.shape, strides, dilation)
         if x.requires_grad:
             g_x = _full_convolution(g5, kernel.data, x.shape[1:3], pads, strides, dilation)
         return g_x, g_kernel
