@@ -157,6 +157,21 @@ def test_a_model_built_inside_fit_starts_from_rank_zeros_weights(tmp_path: Path)
 
 @needs_mpi
 @pytest.mark.slow
+def test_data_parallel_on_a_list_of_devices(tmp_path: Path) -> None:
+    result = mpirun(3, str(WORKER), "subset", str(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "left out: DataParallel: this process (rank 2) is not among the devices " \
+        "['cpu:0', 'cpu:1']" in result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rank0.npz", "rank1.npz", "single.npz"]
+    ranks = [dict(np.load(tmp_path / f"rank{r}.npz")) for r in (0, 1)]
+    single = dict(np.load(tmp_path / "single.npz"))
+    for a, b, want in zip(weights(ranks[0]), weights(ranks[1]), weights(single)):
+        assert a.tobytes() == b.tobytes()
+        np.testing.assert_allclose(a, want, rtol=1e-12, atol=1e-12)
+
+
+@needs_mpi
+@pytest.mark.slow
 def test_local_batch_statistics_keep_the_moving_statistics_in_sync(tmp_path: Path) -> None:
     per_rank, single = run_worker(2, "cnn_local", tmp_path)
     moving = [w for w in weights(per_rank[0]) if w.ndim == 1 and w.shape == (4,)]
