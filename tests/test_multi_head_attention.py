@@ -290,7 +290,7 @@ def test_bad_inputs_are_named() -> None:
     with pytest.raises(ValueError, match=r"All dimensions of `value` and `key`.*\(3, 4, 6\)"):
         f(Q, V, key=Q)
     with pytest.raises(ValueError, match=r"'att': attention_mask must have shape \(batch, 4, 5"
-                       r"\), got \(3, 5, 4\)"):
+                       r"\) \(or one that broadcasts to it\), got \(3, 5, 4\)"):
         f(Q, V, attention_mask=np.ones((3, 5, 4), bool))
     with pytest.raises(ValueError, match=r"'att': a query/value/key mask must have shape "
                        r"\(3, 5\), got \(3, 4\)"):
