@@ -1,0 +1,95 @@
+"""Shared checks and plumbing of the ``keras.applications`` builders: the ``weights`` argument
+(None or a path; faltung never downloads), the input shape rules of Keras's
+``obtain_input_shape``, the input tensor, the classifier / pooling head and loading."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+
+def check_weights(model: str, weights: Any, include_top: bool, classes: int,
+                  file_hint: str) -> None:
+    """Refuse 'imagenet' (no download here) and paths that do not exist."""
+    if isinstance(weights, str) and weights == "imagenet":
+        raise ValueError(f"{model}: faltung does not download weights: pass weights= the path "
+                         f"of Keras's {model} weight file ({file_hint}, or the _notop variant "
+                         f"with include_top=False)")
+    if weights is not None and not os.path.exists(weights):
+        raise ValueError(f"{model}: the `weights` argument must be None or the path of a "
+                         f"weights file; no file at {os.fspath(weights)!r}")
+    del include_top, classes
+
+
+def check_pooling(model: str, pooling: Any) -> None:
+    if pooling not in (None, "avg", "max"):
+        raise ValueError(f"{model}: pooling must be None, 'avg' or 'max', got {pooling!r}")
+
+
+def input_shape_of(model: str, input_shape: Any, default_size: int, min_size: int,
+                   require_flatten: bool) -> tuple:
+    """The input shape as Keras's ``obtain_input_shape`` (channels last) decides it."""
+    if input_shape is None:
+        return (default_size, default_size, 3) if require_flatten else (None, None, 3)
+    input_shape = tuple(input_shape)
+    if len(input_shape) != 3:
+        raise ValueError(f"{model}: `input_shape` must be a tuple of three integers, got "
+                         f"{input_shape}")
+    for size in input_shape[:2]:
+        if size is not None and size < min_size:
+            raise ValueError(f"{model}: input size must be at least {min_size}x{min_size}; "
+                             f"received input_shape={input_shape}")
+    if require_flatten and None in input_shape:
+        raise ValueError(f"{model}: with include_top=True the input shape must be static; "
+                         f"received input_shape={input_shape}")
+    return input_shape
+
+
+def image_input(input_tensor: Any, input_shape: tuple) -> Any:
+    """A new Input, or the user's symbolic ``input_tensor``."""
+    from faltung import layers
+    if input_tensor is None:
+        return layers.Input(shape=input_shape)
+    if getattr(input_tensor, "keras_history", None) is None:
+        raise NotImplementedError("keras.applications: input_tensor must be a symbolic tensor "
+                                  "(the output of keras.Input or of a layer on one); wrap "
+                                  "concrete arrays in keras.Input yourself")
+    return input_tensor
+
+
+def source_inputs(input_tensor: Any, img_input: Any) -> Any:
+    """The model inputs: the Input tensors behind ``input_tensor`` when one was given."""
+    if input_tensor is None:
+        return img_input
+    from faltung.layers.input_layer import InputLayer
+    found: list = []
+    stack = [input_tensor]
+    while stack:
+        tensor = stack.pop()
+        node = tensor.node
+        if node is None or isinstance(node.operation, InputLayer):
+            if not any(tensor is seen for seen in found):
+                found.append(tensor)
+        else:
+            stack.extend(reversed(node.input_tensors))
+    return found[0] if len(found) == 1 else found
+
+
+def pooled(x: Any, pooling: Any, avg_name: str | None = None,
+           max_name: str | None = None) -> Any:
+    """Keras's pooling head of the include_top=False models."""
+    from faltung import layers
+    if pooling == "avg":
+        return layers.GlobalAveragePooling2D(name=avg_name)(x)
+    if pooling == "max":
+        return layers.GlobalMaxPooling2D(name=max_name)(x)
+    return x
+
+
+def finish(inputs: Any, outputs: Any, name: str, weights: Any) -> Any:
+    """The Functional model, with the user's weight file loaded."""
+    from faltung.models import Model
+    model = Model(inputs, outputs, name=name)
+    if weights is not None:
+        model.load_weights(weights)
+    return model

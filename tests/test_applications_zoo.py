@@ -1,0 +1,102 @@
+"""keras.applications' model zoo against real Keras 3: for each architecture, the layers
+(classes and Keras's names), the parameter counts, predictions with Keras's weights copied in
+and loaded from a weight file written by Keras, and each family's preprocess_input."""
+
+from __future__ import annotations
+
+import os
+import re
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from faltung import applications  # noqa: E402
+
+keras = pytest.importorskip("keras")
+pytestmark = pytest.mark.oracle
+
+# (name, smallest input side with include_top=False, Keras's preprocessing mode)
+FAST = [("VGG19", 32), ("ResNet50", 32), ("ResNet50V2", 32)]
+SLOW: list[tuple[str, int]] = []
+CASES = [pytest.param(name, size, id=name) for name, size in FAST] + [
+    pytest.param(name, size, id=name, marks=pytest.mark.slow) for name, size in SLOW]
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z])([A-Z])", r"_\1", name).lower()
+
+
+def _layers(model) -> list[tuple[str, str]]:
+    """(class, name) of each layer; automatic names (Keras's counters) read as '<auto>'."""
+    out = []
+    for layer in model.layers:
+        cls = type(layer).__name__
+        auto = re.fullmatch(re.escape(_snake(cls)) + r"(_\d+)?", layer.name)
+        out.append((cls, "<auto>" if auto else layer.name))
+    return out
+
+
+def _counts(model) -> tuple[int, int]:
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    return model.count_params(), trainable
+
+
+def _pair(name: str, **kwargs):
+    reference = getattr(keras.applications, name)(weights=None, **kwargs)
+    model = getattr(applications, name)(**kwargs)
+    return model, reference
+
+
+@pytest.mark.parametrize("name,size", CASES)
+def test_structure_with_top(name, size):
+    model, reference = _pair(name, include_top=True)
+    assert _layers(model) == _layers(reference)
+    assert _counts(model) == _counts(reference)
+    assert model.name == reference.name
+
+
+@pytest.mark.parametrize("name,size", CASES)
+def test_predict_with_keras_weights(name, size, tmp_path):
+    """No top at the smallest input Keras allows, then a top with 10 classes on the same
+    size; Keras's weights copied, and read from Keras's own .weights.h5 file."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1.0, 1.0, (2, size, size, 3)).astype("float32")
+    for kwargs in (dict(include_top=False, input_shape=(None, None, 3), pooling="avg"),
+                   dict(include_top=True, input_shape=(size, size, 3), classes=10)):
+        keras.utils.set_random_seed(0)
+        model, reference = _pair(name, **kwargs)
+        assert _layers(model) == _layers(reference)
+        assert _counts(model) == _counts(reference)
+        expected = np.asarray(reference(x, training=False))
+        model.set_weights(reference.get_weights())
+        got = model.predict(x, verbose=0)
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+        path = tmp_path / f"{name}_{kwargs['include_top']}.weights.h5"
+        reference.save_weights(path)
+        loaded = getattr(applications, name)(weights=path, **kwargs)
+        np.testing.assert_array_equal(loaded.predict(x, verbose=0), got)
+
+
+MODULES = ["vgg19", "resnet", "resnet50", "resnet_v2"]
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_preprocess_input(module):
+    ours = getattr(applications, module)
+    theirs = getattr(keras.applications, module)
+    x = np.random.default_rng(1).uniform(0, 255, (2, 5, 4, 3)).astype("float32")
+    np.testing.assert_allclose(ours.preprocess_input(x.copy()),
+                               np.asarray(theirs.preprocess_input(x.copy())), rtol=1e-6,
+                               atol=1e-5)
+
+
+def test_imagenet_refused_and_bad_arguments():
+    with pytest.raises(ValueError, match="does not download"):
+        applications.ResNet50(weights="imagenet")
+    with pytest.raises(ValueError, match="pooling"):
+        applications.ResNet50(include_top=False, pooling="sum")
+    with pytest.raises(ValueError, match="at least 32x32"):
+        applications.ResNet50(include_top=False, input_shape=(16, 16, 3))
