@@ -456,3 +456,35 @@ def test_metrics_leave_masked_steps_out(name: str) -> None:
         np.testing.assert_allclose(f_result[key], value, rtol=RTOL, err_msg=key)
     unmasked = (fm.predict(x, verbose=0).argmax(-1) == y).mean()
     assert f_result["accuracy"] != pytest.approx(unmasked)  # the mask made a difference
+
+
+def merged_branches(k: Any, merge: str) -> Any:
+    """Two masked branches (and an unmasked one) merged before the recurrent layer."""
+    inp = k.Input(shape=(STEPS,), dtype="int32")
+    a = k.layers.Embedding(VOCAB, 3, mask_zero=True)(inp)
+    b = k.layers.Embedding(VOCAB, 3, mask_zero=True)(inp)
+    c = k.layers.Dense(3)(k.layers.Embedding(VOCAB, 3)(inp))  # no mask
+    if merge == "concat_time":
+        x = k.layers.Concatenate(axis=1)([a, c])
+    elif merge == "concat":
+        x = k.layers.Concatenate()([a, b, c])
+    else:
+        x = getattr(k.layers, merge)()([a, b])
+    x = k.layers.GRU(4, return_sequences=True)(x)
+    return k.Model(inp, k.layers.Dense(2)(x))
+
+
+@pytest.mark.parametrize("merge", ["Add", "Subtract", "Average", "concat", "concat_time"])
+def test_masks_through_merge_layers(merge: str) -> None:
+    keras.utils.set_random_seed(0)
+    keras.backend.clear_session()  # the same automatic names in both (weights go by name)
+    faltung.backend.clear_session()
+    km, fm = merged_branches(keras, merge), merged_branches(faltung, merge)
+    # weights copied layer by layer: Keras wires each mask into the graph as an op node
+    # (NotEqual), which changes its order of model.layers for branched graphs
+    for layer in km.layers:
+        fm.get_layer(layer.name).set_weights(layer.get_weights())
+    x = padded_ids(5)
+    k_out, f_out = km(x), fm(x)
+    np.testing.assert_allclose(f_out.data, np.asarray(k_out), rtol=RTOL, atol=ATOL)
+    np.testing.assert_array_equal(np.asarray(f_out._keras_mask), np.asarray(k_out._keras_mask))

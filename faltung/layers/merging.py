@@ -5,6 +5,8 @@ from __future__ import annotations
 from functools import reduce
 from typing import Any
 
+import numpy as np
+
 from faltung import ops
 from faltung.layers.layer import Layer
 from faltung.tensor import Tensor
@@ -58,12 +60,33 @@ class _Merge(Layer):
         raise NotImplementedError
 
 
-class Add(_Merge):
+def _mask_arrays(previous_mask: Any) -> list[Any]:
+    masks = previous_mask if isinstance(previous_mask, (list, tuple)) else [previous_mask]
+    return [None if m is None else np.asarray(getattr(m, "data", m)).astype(bool)
+            for m in masks]
+
+
+class _MaskedMerge(_Merge):
+    """Merges whose values Keras computes the same with or without masks (Add, Subtract,
+    Average): the output mask is the OR of the inputs' masks, none if an input has none."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def compute_mask(self, inputs: Any, previous_mask: Any = None) -> Any:
+        masks = _mask_arrays(previous_mask)
+        if not masks or any(m is None for m in masks):
+            return None
+        return reduce(np.logical_or, masks)
+
+
+class Add(_MaskedMerge):
     def _merge(self, inputs: list[Tensor]) -> Tensor:
         return reduce(ops.add, inputs)
 
 
-class Subtract(_Merge):
+class Subtract(_MaskedMerge):
     def _shapes(self, input_shape: Any) -> list[tuple]:
         shapes = super()._shapes(input_shape)
         if len(shapes) != 2:
@@ -80,7 +103,7 @@ class Multiply(_Merge):
         return reduce(ops.multiply, inputs)
 
 
-class Average(_Merge):
+class Average(_MaskedMerge):
     def _merge(self, inputs: list[Tensor]) -> Tensor:
         return reduce(ops.add, inputs) * (1.0 / len(inputs))
 
@@ -101,6 +124,23 @@ class Concatenate(_Merge):
     def __init__(self, axis: int = -1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.axis = axis
+        self.supports_masking = True
+
+    def compute_mask(self, inputs: Any, previous_mask: Any = None) -> Any:
+        """Keras's rule: each input's mask spread over its shape (all True without one),
+        joined along ``axis``, then any() over the last axis."""
+        masks = _mask_arrays(previous_mask)
+        if all(m is None for m in masks):
+            return None
+        full = []
+        for tensor, mask in zip(inputs, masks):
+            shape = tuple(tensor.shape)
+            if mask is None:
+                mask = np.ones(shape, dtype=bool)
+            while mask.ndim < len(shape):
+                mask = mask[..., None]
+            full.append(np.broadcast_to(mask, shape))
+        return np.concatenate(full, axis=self.axis).any(axis=-1)
 
     def compute_output_shape(self, input_shape: Any) -> tuple:
         shapes = self._shapes(input_shape)
