@@ -1,12 +1,26 @@
 """Keras's pretrained-network architectures with Keras's layer names, so that Keras's weight
 files load into them. faltung never downloads: ``weights`` is a path to a file the user has."""
 
-from faltung.applications import imagenet_utils, resnet, resnet50, resnet_v2, vgg16, vgg19
+from faltung.applications import (
+    densenet,
+    imagenet_utils,
+    mobilenet_v2,
+    resnet,
+    resnet50,
+    resnet_v2,
+    vgg16,
+    vgg19,
+)
+from faltung.applications.densenet import DenseNet121, DenseNet169, DenseNet201
+from faltung.applications.mobilenet_v2 import MobileNetV2
 from faltung.applications.resnet import ResNet50, ResNet101, ResNet152
 from faltung.applications.resnet_v2 import ResNet50V2, ResNet101V2, ResNet152V2
 from faltung.applications.vgg16 import VGG16
 from faltung.applications.vgg19 import VGG19
 
-__all__ = ["ResNet50", "ResNet50V2", "ResNet101", "ResNet101V2", "ResNet152", "ResNet152V2",
-           "VGG16", "VGG19", "imagenet_utils", "resnet", "resnet50", "resnet_v2", "vgg16",
-           "vgg19"]
+__all__ = [
+    "DenseNet121", "DenseNet169", "DenseNet201", "MobileNetV2", "ResNet50", "ResNet50V2",
+    "ResNet101", "ResNet101V2", "ResNet152", "ResNet152V2", "VGG16", "VGG19",
+    "densenet", "imagenet_utils", "mobilenet_v2", "resnet", "resnet50", "resnet_v2", "vgg16",
+    "vgg19",
+]

@@ -93,3 +93,30 @@ def finish(inputs: Any, outputs: Any, name: str, weights: Any) -> Any:
     if weights is not None:
         model.load_weights(weights)
     return model
+
+
+def correct_pad(x: Any, kernel_size: int) -> tuple:
+    """Keras's ``correct_pad``: the zero padding before a stride-2 'valid' convolution that
+    matches TensorFlow's 'same' (one less at the top/left on even sides)."""
+    rows, cols = x.shape[1:3]
+    adjust = (1, 1) if rows is None else (1 - rows % 2, 1 - cols % 2)
+    half = kernel_size // 2
+    return ((half - adjust[0], half), (half - adjust[1], half))
+
+
+def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
+    """Round a channel count to a multiple of ``divisor`` without going below 90% of it."""
+    min_value = divisor if min_value is None else min_value
+    rounded = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * value else rounded
+
+
+def mobile_default_size(input_shape: Any, input_tensor: Any) -> int:
+    """MobileNet's default side: the given square side when it is a published one, else 224."""
+    shape = input_shape
+    if shape is None and input_tensor is not None:
+        shape = tuple(input_tensor.shape[1:])
+    if shape is not None and len(shape) == 3 and shape[0] == shape[1] \
+            and shape[0] in (96, 128, 160, 192, 224):
+        return shape[0]
+    return 224
