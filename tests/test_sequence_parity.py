@@ -488,3 +488,16 @@ def test_masks_through_merge_layers(merge: str) -> None:
     k_out, f_out = km(x), fm(x)
     np.testing.assert_allclose(f_out.data, np.asarray(k_out), rtol=RTOL, atol=ATOL)
     np.testing.assert_array_equal(np.asarray(f_out._keras_mask), np.asarray(k_out._keras_mask))
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: Keras wires each mask into the graph as op "
+                   "nodes (NotEqual, ...), which changes its order of model.layers when masked "
+                   "branches merge; faltung's graph has no mask nodes, so a weights file maps "
+                   "same-shaped weights to other layers")
+def test_weights_file_of_merged_masked_branches(tmp_path: Any) -> None:
+    keras.utils.set_random_seed(0)
+    km, fm = merged_branches(keras, "concat"), merged_branches(faltung, "concat")
+    km.save_weights(tmp_path / "k.weights.h5")
+    fm.load_weights(tmp_path / "k.weights.h5")
+    x = padded_ids(5)
+    np.testing.assert_allclose(fm(x).data, np.asarray(km(x)), rtol=RTOL, atol=ATOL)
