@@ -20,8 +20,8 @@ pytestmark = pytest.mark.oracle
 
 # (name, smallest input side with include_top=False, Keras's preprocessing mode)
 FAST = [("VGG19", 32), ("ResNet50", 32), ("ResNet50V2", 32), ("MobileNetV2", 32),
-        ("DenseNet121", 32)]
-SLOW: list[tuple[str, int]] = []
+        ("DenseNet121", 32), ("MobileNet", 32)]
+SLOW = [("Xception", 71)]
 CASES = [pytest.param(name, size, id=name) for name, size in FAST] + [
     pytest.param(name, size, id=name, marks=pytest.mark.slow) for name, size in SLOW]
 
@@ -81,7 +81,8 @@ def test_predict_with_keras_weights(name, size, tmp_path):
         np.testing.assert_array_equal(loaded.predict(x, verbose=0), got)
 
 
-MODULES = ["vgg19", "resnet", "resnet50", "resnet_v2", "mobilenet_v2", "densenet"]
+MODULES = ["vgg19", "resnet", "resnet50", "resnet_v2", "mobilenet_v2", "densenet",
+           "mobilenet", "xception"]
 
 
 @pytest.mark.parametrize("module", MODULES)

@@ -4,23 +4,28 @@ files load into them. faltung never downloads: ``weights`` is a path to a file t
 from faltung.applications import (
     densenet,
     imagenet_utils,
+    mobilenet,
     mobilenet_v2,
     resnet,
     resnet50,
     resnet_v2,
     vgg16,
     vgg19,
+    xception,
 )
 from faltung.applications.densenet import DenseNet121, DenseNet169, DenseNet201
+from faltung.applications.mobilenet import MobileNet
 from faltung.applications.mobilenet_v2 import MobileNetV2
 from faltung.applications.resnet import ResNet50, ResNet101, ResNet152
 from faltung.applications.resnet_v2 import ResNet50V2, ResNet101V2, ResNet152V2
 from faltung.applications.vgg16 import VGG16
 from faltung.applications.vgg19 import VGG19
+from faltung.applications.xception import Xception
 
 __all__ = [
     "DenseNet121", "DenseNet169", "DenseNet201", "MobileNetV2", "ResNet50", "ResNet50V2",
     "ResNet101", "ResNet101V2", "ResNet152", "ResNet152V2", "VGG16", "VGG19",
+    "MobileNet", "Xception", "mobilenet", "xception",
     "densenet", "imagenet_utils", "mobilenet_v2", "resnet", "resnet50", "resnet_v2", "vgg16",
     "vgg19",
 ]
