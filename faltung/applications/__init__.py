@@ -4,6 +4,7 @@ files load into them. faltung never downloads: ``weights`` is a path to a file t
 from faltung.applications import (
     densenet,
     imagenet_utils,
+    inception_v3,
     mobilenet,
     mobilenet_v2,
     resnet,
@@ -14,6 +15,7 @@ from faltung.applications import (
     xception,
 )
 from faltung.applications.densenet import DenseNet121, DenseNet169, DenseNet201
+from faltung.applications.inception_v3 import InceptionV3
 from faltung.applications.mobilenet import MobileNet
 from faltung.applications.mobilenet_v2 import MobileNetV2
 from faltung.applications.resnet import ResNet50, ResNet101, ResNet152
@@ -25,7 +27,7 @@ from faltung.applications.xception import Xception
 __all__ = [
     "DenseNet121", "DenseNet169", "DenseNet201", "MobileNetV2", "ResNet50", "ResNet50V2",
     "ResNet101", "ResNet101V2", "ResNet152", "ResNet152V2", "VGG16", "VGG19",
-    "MobileNet", "Xception", "mobilenet", "xception",
+    "InceptionV3", "MobileNet", "Xception", "inception_v3", "mobilenet", "xception",
     "densenet", "imagenet_utils", "mobilenet_v2", "resnet", "resnet50", "resnet_v2", "vgg16",
     "vgg19",
 ]
