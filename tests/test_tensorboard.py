@@ -1,5 +1,6 @@
 """keras.callbacks.TensorBoard: event files read back with TensorBoard's own readers."""
 
+import io
 import json
 import os
 
@@ -136,7 +137,7 @@ def test_evaluate_writes_evaluation_scalars(tmp_path):
 
 def test_refused_and_bad_arguments(tmp_path):
     for kwargs in ({"profile_batch": 2}, {"profile_batch": (2, 4)}, {"embeddings_freq": 1},
-                   {"embeddings_metadata": {"embedding": "meta.tsv"}}, {"write_images": True}):
+                   {"embeddings_metadata": {"embedding": "meta.tsv"}}):
         with pytest.raises(NotImplementedError, match=f"TensorBoard: {next(iter(kwargs))}="):
             keras.callbacks.TensorBoard(tmp_path, **kwargs)
     with pytest.raises(ValueError, match="update_freq"):
@@ -149,7 +150,8 @@ def test_refused_and_bad_arguments(tmp_path):
 @pytest.mark.oracle
 @pytest.mark.slow
 @pytest.mark.parametrize("functional, options", [
-    (True, {"histogram_freq": 2, "update_freq": "batch", "write_steps_per_second": True}),
+    (True, {"histogram_freq": 2, "update_freq": "batch", "write_steps_per_second": True,
+            "write_images": True}),
     (False, {"histogram_freq": 1}),
 ])
 def test_same_files_as_keras(tmp_path, functional, options):
@@ -181,3 +183,37 @@ def test_same_files_as_keras(tmp_path, functional, options):
     for key in found["keras"]:
         assert found["faltung"][key] == found["keras"][key], key
     assert found["faltung"].keys() == found["keras"].keys()
+
+
+def test_weight_images(tmp_path):
+    """write_images: every weight drawn as Keras draws it, PNGs that decode to the weights
+    scaled as tf.summary.image scales floats (x * 255.5, saturated)."""
+    PIL = pytest.importorskip("PIL.Image")
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((6, 6, 1))
+    x = keras.layers.Conv2D(3, (3, 3), name="c")(inputs)
+    outputs = keras.layers.Dense(2, name="d")(keras.layers.Flatten()(x))
+    model = keras.Model(inputs, outputs)
+    model.compile("sgd", "mse")
+    rng = np.random.default_rng(0)
+    model.fit(rng.random((8, 6, 6, 1)), rng.random((8, 2)), epochs=1, verbose=0,
+              callbacks=[keras.callbacks.TensorBoard(tmp_path, histogram_freq=1,
+                                                     write_images=True)])
+    accumulator = plugin_event_accumulator.EventAccumulator(str(tmp_path / "train"),
+                                                            size_guidance={"tensors": 0})
+    accumulator.Reload()
+    found = {}
+    for tag in ("c/kernel/image", "c/bias/image", "d/kernel/image", "d/bias/image"):
+        (event,) = accumulator.Tensors(tag)
+        assert accumulator.SummaryMetadata(tag).plugin_data.plugin_name == "images"
+        found[tag] = tensor_util.make_ndarray(event.tensor_proto)
+    assert [list(v[:2]) for v in found.values()] == [[b"3", b"3"], [b"1", b"3"], [b"48", b"2"],
+                                                    [b"1", b"2"]]
+    assert [len(v) - 2 for v in found.values()] == [3, 1, 1, 1]
+    kernel = np.asarray(model.get_layer("d").weights[0], dtype=np.float64).T  # (2, 48)
+    decoded = np.asarray(PIL.open(io.BytesIO(found["d/kernel/image"][2])))
+    assert decoded.shape == (2, 48)
+    np.testing.assert_array_equal(decoded, np.clip(np.trunc(kernel * 255.5), 0, 255))
+    conv = np.asarray(model.get_layer("c").weights[0], dtype=np.float64)[:, :, 0, 1]
+    decoded = np.asarray(PIL.open(io.BytesIO(found["c/kernel/image"][3])))
+    np.testing.assert_array_equal(decoded, np.clip(np.trunc(conv * 255.5), 0, 255))

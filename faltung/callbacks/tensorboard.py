@@ -3,12 +3,14 @@
 ``log_dir/train`` gets the epoch scalars (``epoch_loss``, ``epoch_accuracy``, ...,
 ``epoch_learning_rate``, ``epoch_steps_per_second`` with ``write_steps_per_second``), the batch
 scalars (``batch_loss``, ...) when ``update_freq`` is ``"batch"`` or a number of batches, the
-weight histograms (``dense/kernel/histogram``) every ``histogram_freq`` epochs and, with
-``write_graph``, the model's Keras graph (the ``keras`` tag that TensorBoard's graph page draws
-from the model's config: faltung has no TensorFlow op graph to add). ``log_dir/validation`` gets
-the validation scalars under the same names (``epoch_loss``) and ``evaluation_loss_vs_iterations``
-after each evaluation. The files are written by the ``tensorboard`` package's own event writer
-(``pip install 'faltung[tensorboard]'``), imported when the first file is opened.
+weight histograms (``dense/kernel/histogram``) every ``histogram_freq`` epochs (with
+``write_images`` also the weights drawn as images, ``dense/kernel/image``, as Keras draws
+them) and, with ``write_graph``, the model's Keras graph (the ``keras`` tag that TensorBoard's
+graph page draws from the model's config: faltung has no TensorFlow op graph to add).
+``log_dir/validation`` gets the validation scalars under the same names (``epoch_loss``) and
+``evaluation_loss_vs_iterations`` after each evaluation. The files are written by the
+``tensorboard`` package's own event writer (``pip install 'faltung[tensorboard]'``), imported
+when the first file is opened.
 
 One difference, on purpose: with ``update_freq=N`` Keras 3 also drops the epoch scalars,
 histograms and evaluation scalars of an epoch whose last batch number is not a multiple of N (its
@@ -21,7 +23,9 @@ embedding projector (``embeddings_freq``, ``embeddings_metadata``).
 from __future__ import annotations
 
 import os
+import struct
 import time
+import zlib
 from typing import Any
 
 import numpy as np
@@ -83,6 +87,23 @@ class _Writer:
         self._add(self._summary_pb2.Summary.Value(tag=tag, metadata=metadata, tensor=tensor),
                   step)
 
+    def images(self, tag: str, images: np.ndarray, step: int, max_outputs: int = 3) -> None:
+        """Up to ``max_outputs`` images (N, H, W, C floats, C 1/3/4) as tf.summary.image writes
+        them: width, height and PNG files in one string tensor of the images plugin."""
+        from tensorboard.compat.proto import tensor_pb2, tensor_shape_pb2, types_pb2
+        from tensorboard.plugins.image import metadata as image_metadata
+        pixels = np.clip(np.trunc(images.astype(np.float64) * 255.5), 0, 255).astype(np.uint8)
+        pngs = [_png(image) for image in pixels[:max_outputs]]
+        height, width = images.shape[1:3]
+        strings = [str(width).encode(), str(height).encode(), *pngs]
+        tensor = tensor_pb2.TensorProto(
+            dtype=types_pb2.DT_STRING, string_val=strings,
+            tensor_shape=tensor_shape_pb2.TensorShapeProto(
+                dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=len(strings))]))
+        metadata = image_metadata.create_summary_metadata(display_name=tag, description="")
+        self._add(self._summary_pb2.Summary.Value(tag=tag, metadata=metadata, tensor=tensor),
+                  step)
+
     def flush(self) -> None:
         self._writer.flush()
 
@@ -117,9 +138,6 @@ class TensorBoard(Callback):
         if embeddings_metadata is not None:
             _refuse("embeddings_metadata", embeddings_metadata, "the embedding projector needs "
                     "TensorFlow checkpoints")
-        if write_images:
-            _refuse("write_images", write_images, "weight images are not written; the weight "
-                    "histograms (histogram_freq=1) show the same weights")
         if update_freq != "epoch" and update_freq != "batch" and \
                 not (isinstance(update_freq, int) and update_freq > 0):
             raise ValueError(f"TensorBoard: update_freq must be 'epoch', 'batch' or a positive "
@@ -255,8 +273,47 @@ class TensorBoard(Callback):
                 if prefix and not name.startswith(prefix):
                     name = prefix + name
                 writer.histogram(f"{name}/histogram", np.asarray(weight), epoch)
+                if self.write_images:
+                    image = _weight_image(np.asarray(weight))
+                    if image is not None:
+                        writer.images(f"{name}/image", image, epoch)
         writer.flush()
 
 
 def _number(value: Any) -> float:
     return float(np.asarray(value))
+
+
+def _weight_image(weight: np.ndarray) -> np.ndarray | None:
+    """A weight as Keras draws it: a bias as a column, a Dense kernel as one image (wider than
+    tall), a 3-D kernel as one image per output channel; None when it cannot be drawn."""
+    from faltung.backend import image_data_format
+    w = np.squeeze(weight)
+    if w.ndim == 1:
+        w = w.reshape(1, w.shape[0], 1, 1)
+    elif w.ndim == 2:
+        if w.shape[0] > w.shape[1]:
+            w = w.T
+        w = w.reshape(1, w.shape[0], w.shape[1], 1)
+    elif w.ndim == 3:
+        if image_data_format() == "channels_last":
+            w = np.transpose(w, (2, 0, 1))
+        w = w.reshape(w.shape[0], w.shape[1], w.shape[2], 1)
+    if w.ndim == 4 and w.shape[-1] in (1, 3, 4):
+        return w
+    return None
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    """One 8-bit image (H, W, 1/3/4 channels) as a PNG file (zlib from the standard library)."""
+    height, width, channels = pixels.shape
+    color_type = {1: 0, 3: 2, 4: 6}[channels]
+    raw = b"".join(b"\x00" + pixels[row].tobytes() for row in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data +
+                struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
+            + chunk(b"IEND", b""))
