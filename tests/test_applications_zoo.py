@@ -21,7 +21,7 @@ pytestmark = pytest.mark.oracle
 # (name, smallest input side with include_top=False, Keras's preprocessing mode)
 FAST = [("VGG19", 32), ("ResNet50", 32), ("ResNet50V2", 32), ("MobileNetV2", 32),
         ("DenseNet121", 32), ("MobileNet", 32)]
-SLOW = [("Xception", 71), ("InceptionV3", 75)]
+SLOW = [("Xception", 71), ("InceptionV3", 75), ("EfficientNetB0", 32)]
 CASES = [pytest.param(name, size, id=name) for name, size in FAST] + [
     pytest.param(name, size, id=name, marks=pytest.mark.slow) for name, size in SLOW]
 
@@ -82,7 +82,8 @@ def test_predict_with_keras_weights(name, size, tmp_path):
 
 
 MODULES = ["vgg19", "resnet", "resnet50", "resnet_v2", "mobilenet_v2", "densenet",
-           "mobilenet", "xception", "inception_v3"]
+           "mobilenet", "xception", "inception_v3",
+           "efficientnet"]
 
 
 @pytest.mark.parametrize("module", MODULES)

@@ -35,8 +35,8 @@ class _Merge(Layer):
             if len(shape) != len(out):
                 raise self._incompatible(shapes)
             for i, (a, b) in enumerate(zip(out, shape)):
-                if a is None or b is None:
-                    out[i] = a if b is None else b
+                if a is None or b is None:  # an unknown size broadcast against 1 stays unknown
+                    out[i] = None if 1 in (a, b) else (a if b is None else b)
                 elif a != b and 1 not in (a, b):
                     raise self._incompatible(shapes)
                 else:
