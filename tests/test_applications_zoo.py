@@ -103,3 +103,73 @@ def test_imagenet_refused_and_bad_arguments():
         applications.ResNet50(include_top=False, pooling="sum")
     with pytest.raises(ValueError, match="at least 32x32"):
         applications.ResNet50(include_top=False, input_shape=(16, 16, 3))
+
+
+VARIANTS = ["ResNet101", "ResNet152", "ResNet101V2", "ResNet152V2", "DenseNet169",
+            "DenseNet201"] + [f"EfficientNetB{i}" for i in range(1, 8)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", VARIANTS)
+def test_structure_of_the_larger_variants(name):
+    """Same builders, other depths / widths: Keras's layers and parameter counts with the top
+    at the default input size."""
+    model, reference = _pair(name, include_top=True)
+    assert _layers(model) == _layers(reference)
+    assert _counts(model) == _counts(reference)
+    assert model.name == reference.name
+    assert model.input_shape == reference.input_shape
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,kwargs", [
+    ("MobileNet", dict(alpha=0.5, depth_multiplier=2, input_shape=(128, 128, 3))),
+    ("MobileNet", dict(alpha=0.25, include_top=False, input_shape=(40, 48, 3), pooling="max")),
+    ("MobileNetV2", dict(alpha=1.4, input_shape=(96, 96, 3), classes=7)),
+    ("MobileNetV2", dict(alpha=0.35, include_top=False, input_shape=(33, 35, 3))),
+])
+def test_mobilenet_widths(name, kwargs):
+    """alpha / depth_multiplier / odd input sizes: layers, counts, Keras's default name
+    (mobilenet_{alpha}_{rows}) and predictions with Keras's weights."""
+    keras.utils.set_random_seed(1)
+    model, reference = _pair(name, **kwargs)
+    assert _layers(model) == _layers(reference)
+    assert _counts(model) == _counts(reference)
+    assert model.name == reference.name
+    x = np.random.default_rng(2).uniform(-1, 1, (2, *kwargs["input_shape"])).astype("float32")
+    model.set_weights(reference.get_weights())
+    expected = np.asarray(reference(x, training=False))
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-4,
+                               atol=1e-4 * np.abs(expected).max())
+
+
+def test_input_tensor_and_decode_predictions(tmp_path):
+    """input_tensor: the model's input is the Input behind it; decode_predictions from a
+    module reads the user's class index file and refuses without one."""
+    from faltung import layers
+    inputs = layers.Input(shape=(32, 32, 3))
+    scaled = layers.Rescaling(2.0)(inputs)
+    model = applications.ResNet50(include_top=False, input_tensor=scaled, pooling="avg")
+    assert model.inputs[0] is inputs
+    assert model.output_shape == (None, 2048)
+    index = {str(i): [f"n{i:08d}", f"class_{i}"] for i in range(3)}
+    path = tmp_path / "index.json"
+    path.write_text(__import__("json").dumps(index))
+    preds = np.array([[0.2, 0.7, 0.1]])
+    assert applications.resnet50.decode_predictions(preds, top=1, class_index_path=path) == [
+        [("n00000001", "class_1", pytest.approx(0.7))]]
+    with pytest.raises(ValueError, match="class_index_path"):
+        applications.efficientnet.decode_predictions(preds)
+
+
+ALL = ["VGG19", "ResNet50", "ResNet101", "ResNet152", "ResNet50V2", "ResNet101V2",
+       "ResNet152V2", "MobileNet", "MobileNetV2", "Xception", "InceptionV3", "DenseNet121",
+       "DenseNet169", "DenseNet201"] + [f"EfficientNetB{i}" for i in range(8)]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_imagenet_is_not_downloaded(name):
+    with pytest.raises(ValueError, match="does not download"):
+        getattr(applications, name)(weights="imagenet")
+    with pytest.raises(ValueError, match="no file at"):
+        getattr(applications, name)(weights="/nonexistent/weights.h5")
