@@ -49,7 +49,7 @@ def open_h5(path: str | os.PathLike, what: str = "model file") -> Iterator[Any]:
                              "is") from None
     try:
         yield tree
-    except (ModelFileError, FileNotFoundError):
+    except (ModelFileError, FileNotFoundError, NotImplementedError):
         raise
     except Exception as error:
         raise ModelFileError(f"{os.fspath(path)!r}: corrupt or unexpected {what} content "
@@ -219,8 +219,44 @@ def _vars_path(path: str) -> str:
     return f"{path}/vars" if path else "vars"
 
 
+#: set on a weights file faltung wrote for a graph whose layer order Keras would not share
+_OWN_ORDER = "faltung_layer_order"
+
+
+def keras_layer_order_differs(model: Any) -> str | None:
+    """Why Keras would number this model's layers differently, or None. Keras wires every mask
+    into a Functional graph as op nodes (NotEqual, ...), which changes its order of
+    ``model.layers`` (and so the numbered weight paths) when masked branches meet in a merge
+    layer; a graph read from a Keras file carries those nodes and is safe."""
+    from faltung.layers.layer import Layer
+    from faltung.layers.merging import _Merge
+    from faltung.layers.operation import Operation
+    from faltung.models.functional import graph_of
+    graph = graph_of(model) if isinstance(model, Layer) else None
+    if graph is None or any(isinstance(op, Operation) for op in graph.operations):
+        return None
+    layers = list(graph.layers)
+    masks = [layer for layer in layers if getattr(layer, "mask_zero", False)
+             or type(layer).__name__ == "Masking"]
+    if masks and any(isinstance(layer, _Merge) for layer in layers):
+        return (f"model {model.name!r}: masked branches ({', '.join(m.name for m in masks)}) "
+                "meet in a merge layer, and Keras orders such a graph's layers differently "
+                "(it adds the masks' op nodes)")
+    for layer in layers:
+        if layer is not model and graph_of(layer) is not None:
+            reason = keras_layer_order_differs(layer)
+            if reason:
+                return reason
+    return None
+
+
 def write_keras_layout(h5file: Any, model: Any, include_optimizer: bool) -> None:
     """Fill an open, empty HDF5 file with the model's (and optimizer's) variables."""
+    reason = keras_layer_order_differs(model)
+    if reason:
+        warnings.warn(f"Saving {reason}: faltung reads this file back correctly, but Keras "
+                      "would load its weights into the wrong layers", stacklevel=3)
+        h5file.attrs[_OWN_ORDER] = 1
     seen: set[int] = set()
     for path, layer in layer_paths(model):
         group = h5file.require_group(_vars_path(path))
@@ -247,6 +283,13 @@ def write_keras_layout(h5file: Any, model: Any, include_optimizer: bool) -> None
 def read_keras_layout(h5file: Any, model: Any, load_optimizer: bool) -> None:
     """Check every layer's variables against the file, then assign them all (nothing is
     changed when anything does not fit)."""
+    reason = keras_layer_order_differs(model)
+    if reason and not h5file.attrs.get(_OWN_ORDER, 0):
+        raise NotImplementedError(
+            f"Loading weights into {reason}: a file in Keras's layout would put weights into "
+            "the wrong layers. Copy the weights layer by layer by name instead (for each "
+            "layer: model.get_layer(name).set_weights(keras_model.get_layer(name)"
+            ".get_weights())), or load the whole model from its .keras file")
     assignments: list[tuple[Any, np.ndarray]] = []
     seen: set[int] = set()
     for path, layer in layer_paths(model):
