@@ -21,7 +21,9 @@ PACKAGE = ROOT / "faltung"
 
 #: every module that finds files next to its own source, and the paths (relative to faltung/)
 #: that it reads; a new such module must be added here, so that its files are checked too
-READERS = {"studio/app.py": ["studio/static"]}
+READERS = {"studio/app.py": ["studio/static"],
+           # locates the installed h5py and NumPy (for the probe's child), no file of faltung's
+           "saving/h5probe.py": []}
 #: how code finds files that ship inside the package
 _LOCATES_DATA = re.compile(r"__file__|importlib\.resources|importlib_resources|pkgutil\.get_data"
                            r"|pkg_resources")
