@@ -8,8 +8,7 @@ import os
 from typing import Any
 
 
-def check_weights(model: str, weights: Any, include_top: bool, classes: int,
-                  file_hint: str) -> None:
+def check_weights(model: str, weights: Any, file_hint: str) -> None:
     """Refuse 'imagenet' (no download here) and paths that do not exist."""
     if isinstance(weights, str) and weights == "imagenet":
         raise ValueError(f"{model}: faltung does not download weights: pass weights= the path "
@@ -18,7 +17,6 @@ def check_weights(model: str, weights: Any, include_top: bool, classes: int,
     if weights is not None and not os.path.exists(weights):
         raise ValueError(f"{model}: the `weights` argument must be None or the path of a "
                          f"weights file; no file at {os.fspath(weights)!r}")
-    del include_top, classes
 
 
 def check_pooling(model: str, pooling: Any) -> None:

@@ -47,7 +47,7 @@ def build_densenet(model: str, blocks: tuple[int, int, int, int], include_top: b
                    classes: int, classifier_activation: Any, name: str) -> Any:
     """A DenseNet with the given number of conv blocks in each of its four dense blocks."""
     from faltung import layers
-    _base.check_weights(model, weights, include_top, classes,
+    _base.check_weights(model, weights,
                         f"{model.lower()}_weights_tf_dim_ordering_tf_kernels.h5")
     _base.check_pooling(model, pooling)
     shape = _base.input_shape_of(model, input_shape, 224, 32, include_top)

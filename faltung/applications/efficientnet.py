@@ -76,7 +76,7 @@ def build_efficientnet(model: str, width: float, depth: float, default_size: int
                        depth_divisor: int = 8, activation: str = "swish") -> Any:
     """An EfficientNet with the given width / depth coefficients."""
     from faltung import layers
-    _base.check_weights(model, weights, include_top, classes, f"{name}.h5")
+    _base.check_weights(model, weights, f"{model.lower()}.h5")
     _base.check_pooling(model, pooling)
     shape = _base.input_shape_of(model, input_shape, default_size, 32, include_top)
     img_input = _base.image_input(input_tensor, shape)

@@ -75,7 +75,7 @@ def InceptionV3(include_top: bool = True, weights: str | os.PathLike | None = No
     """The Inception V3 network (23,851,784 parameters with the top at 299x299x3; inputs of
     at least 75x75)."""
     from faltung import layers
-    _base.check_weights("InceptionV3", weights, include_top, classes,
+    _base.check_weights("InceptionV3", weights,
                         "inception_v3_weights_tf_dim_ordering_tf_kernels.h5")
     _base.check_pooling("InceptionV3", pooling)
     shape = _base.input_shape_of("InceptionV3", input_shape, 299, 75, include_top)

@@ -44,7 +44,7 @@ def MobileNet(input_shape: tuple | None = None, alpha: float = 1.0,  # noqa: N80
     """MobileNet with width multiplier ``alpha`` and ``depth_multiplier`` (4,253,864 parameters
     at alpha=1 with the top); the default name is Keras's ``mobilenet_{alpha:.2f}_{rows}``."""
     from faltung import layers
-    _base.check_weights("MobileNet", weights, include_top, classes, "mobilenet_1_0_224_tf.h5")
+    _base.check_weights("MobileNet", weights, "mobilenet_1_0_224_tf.h5")
     _base.check_pooling("MobileNet", pooling)
     default_size = 224
     if input_shape is not None and len(input_shape) == 3 and input_shape[0] == input_shape[1] \

@@ -61,7 +61,7 @@ def MobileNetV2(input_shape: tuple | None = None, alpha: float = 1.0,  # noqa: N
     """MobileNetV2 with width multiplier ``alpha`` (3,538,984 parameters at alpha=1 with the
     top); the default name is Keras's ``mobilenetv2_{alpha:.2f}_{rows}``."""
     from faltung import layers
-    _base.check_weights("MobileNetV2", weights, include_top, classes,
+    _base.check_weights("MobileNetV2", weights,
                         "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5")
     _base.check_pooling("MobileNetV2", pooling)
     default_size = _base.mobile_default_size(input_shape, input_tensor)

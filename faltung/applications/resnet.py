@@ -76,7 +76,7 @@ def build_resnet(model: str, depths: tuple[int, int, int, int], preact: bool,
                  pooling: Any, classes: int, classifier_activation: Any, name: str) -> Any:
     """ResNet (preact=False) or ResNetV2 (preact=True) with the given blocks per stage."""
     from faltung import layers
-    _base.check_weights(model, weights, include_top, classes,
+    _base.check_weights(model, weights,
                         f"{model.lower()}_weights_tf_dim_ordering_tf_kernels.h5")
     _base.check_pooling(model, pooling)
     shape = _base.input_shape_of(model, input_shape, 224, 32, include_top)

@@ -20,7 +20,7 @@ def VGG19(include_top: bool = True, weights: str | os.PathLike | None = None,  #
           name: str = "vgg19") -> Any:
     """The VGG19 network (143,667,240 parameters with the top at 224x224x3)."""
     from faltung import layers
-    _base.check_weights("VGG19", weights, include_top, classes,
+    _base.check_weights("VGG19", weights,
                         "vgg19_weights_tf_dim_ordering_tf_kernels.h5")
     _base.check_pooling("VGG19", pooling)
     shape = _base.input_shape_of("VGG19", input_shape, 224, 32, include_top)

@@ -49,7 +49,7 @@ def Xception(include_top: bool = True, weights: str | os.PathLike | None = None,
     """The Xception network (22,910,480 parameters with the top at 299x299x3; inputs of at
     least 71x71)."""
     from faltung import layers
-    _base.check_weights("Xception", weights, include_top, classes,
+    _base.check_weights("Xception", weights,
                         "xception_weights_tf_dim_ordering_tf_kernels.h5")
     _base.check_pooling("Xception", pooling)
     shape = _base.input_shape_of("Xception", input_shape, 299, 71, include_top)
