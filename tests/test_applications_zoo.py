@@ -181,3 +181,27 @@ def test_imagenet_is_not_downloaded(name):
         getattr(applications, name)(weights="imagenet")
     with pytest.raises(ValueError, match="no file at"):
         getattr(applications, name)(weights="/nonexistent/weights.h5")
+
+
+@pytest.mark.slow
+def test_keras_file_round_trip_both_ways(tmp_path):
+    """EfficientNetB0 (Rescaling, Normalization, squeeze-and-excitation, stochastic depth) as a
+    .keras file: faltung's file loads in Keras and Keras's in faltung, predicting the same."""
+    import faltung
+    x = np.random.default_rng(3).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    model = applications.EfficientNetB0(include_top=False, input_shape=(32, 32, 3),
+                                        pooling="avg")
+    model.save(tmp_path / "ours.keras")
+    theirs = keras.models.load_model(tmp_path / "ours.keras")
+    expected = model.predict(x, verbose=0)
+    np.testing.assert_allclose(np.asarray(theirs(x, training=False)), expected, rtol=1e-4,
+                               atol=1e-4 * np.abs(expected).max())
+    keras.utils.set_random_seed(4)
+    reference = keras.applications.EfficientNetB0(weights=None, include_top=True,
+                                                  input_shape=(32, 32, 3), classes=5)
+    reference.save(tmp_path / "theirs.keras")
+    loaded = faltung.models.load_model(tmp_path / "theirs.keras")
+    assert _layers(loaded) == _layers(reference)
+    expected = np.asarray(reference(x, training=False))
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), expected, rtol=1e-4,
+                               atol=1e-4 * np.abs(expected).max())
