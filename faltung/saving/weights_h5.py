@@ -236,12 +236,20 @@ def keras_layer_order_differs(model: Any) -> str | None:
     if graph is None or any(isinstance(op, Operation) for op in graph.operations):
         return None
     layers = list(graph.layers)
-    masks = [layer for layer in layers if getattr(layer, "mask_zero", False)
-             or type(layer).__name__ == "Masking"]
-    if masks and any(isinstance(layer, _Merge) for layer in layers):
-        return (f"model {model.name!r}: masked branches ({', '.join(m.name for m in masks)}) "
-                "meet in a merge layer, and Keras orders such a graph's layers differently "
-                "(it adds the masks' op nodes)")
+    carries: dict[int, bool] = {}
+    for node in graph.nodes:  # run order: inputs first
+        layer = node.operation
+        fed = any(carries.get(id(t), False) for t in node.input_tensors)
+        if isinstance(layer, _Merge) and fed:
+            return (f"model {model.name!r}: a masked branch reaches the merge layer "
+                    f"{layer.name!r}, and Keras orders such a graph's layers differently (it "
+                    "adds the masks' op nodes)")
+        out = bool(getattr(layer, "mask_zero", False)) or type(layer).__name__ == "Masking" \
+            or (fed and getattr(layer, "supports_masking", False)
+                and getattr(layer, "return_sequences", True)
+                and not type(layer).__name__.startswith("Global"))
+        for tensor in node.output_tensors:
+            carries[id(tensor)] = out
     for layer in layers:
         if layer is not model and graph_of(layer) is not None:
             reason = keras_layer_order_differs(layer)
