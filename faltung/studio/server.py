@@ -49,9 +49,7 @@ def train_small_cnn(path: str | os.PathLike, epochs: int = 2, limit: int = 20000
     print_fn(f"Test accuracy on 2000 images: {accuracy:.3f}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.part{path.suffix}")
-    model.save(str(tmp))
-    os.replace(tmp, path)
+    model.save(str(path))  # atomic: faltung.saving writes through atomic_path
     return path
 
 
