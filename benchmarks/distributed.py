@@ -33,13 +33,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def example_cnn(k: Any) -> Any:
-    from benchmarks.train import example_cnn as build
-    return build(k)
+    from faltung.labs import zoo
+    return zoo.example_cnn(k)
 
 
 def cifar_cnn(k: Any) -> Any:
-    from faltung.labs.cifar10_cnn import build_model
-    return build_model()
+    from faltung.labs import zoo
+    return zoo.cifar10_cnn(k)
 
 
 MODELS = {  # name: (builder, optimizer, global batch, input shape, classes)
