@@ -270,3 +270,20 @@ def split_dataset(dataset: Any, left_size: int | float | None = None,
             part = Dataset.from_tensor_slices(np.array(chunk))
         parts.append(part.batch(batch) if batch else part)
     return parts[0], parts[1]
+
+
+def split_into_datasets(paths: list[str], labels: Any, validation_split: float | None,
+                        subset: str | None, shuffle: bool, finish: Any) -> Any:
+    """One dataset for ``subset`` 'training', 'validation' or None, or [training, validation]
+    for 'both', each made by ``finish(paths, labels, shuffled, what)`` (which also raises the
+    'no files found' error for an empty part)."""
+    if subset == "both":
+        train = training_or_validation_split(paths, labels, validation_split, "training")
+        val = training_or_validation_split(paths, labels, validation_split, "validation")
+        if not train[0]:
+            finish([], None, False, "training ")
+        if not val[0]:
+            finish([], None, False, "validation ")
+        return [finish(*train, shuffle, "training "), finish(*val, False, "validation ")]
+    paths, labels = training_or_validation_split(paths, labels, validation_split, subset)
+    return finish(paths, labels, shuffle)

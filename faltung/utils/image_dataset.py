@@ -230,16 +230,5 @@ def image_dataset_from_directory(
         ds.file_paths = paths
         return ds
 
-    if subset == "both":
-        train = dataset_utils.training_or_validation_split(image_paths, labels,
-                                                           validation_split, "training")
-        val = dataset_utils.training_or_validation_split(image_paths, labels,
-                                                         validation_split, "validation")
-        if not train[0]:
-            finish([], None, False, "training ")
-        if not val[0]:
-            finish([], None, False, "validation ")
-        return [finish(*train, shuffle, "training "), finish(*val, False, "validation ")]
-    image_paths, labels = dataset_utils.training_or_validation_split(
-        image_paths, labels, validation_split, subset)
-    return finish(image_paths, labels, shuffle)
+    return dataset_utils.split_into_datasets(image_paths, labels, validation_split, subset, shuffle,
+                                             finish)

@@ -130,16 +130,5 @@ def text_dataset_from_directory(
         ds.class_names = class_names
         return ds
 
-    if subset == "both":
-        train = dataset_utils.training_or_validation_split(file_paths, labels,
-                                                           validation_split, "training")
-        val = dataset_utils.training_or_validation_split(file_paths, labels,
-                                                         validation_split, "validation")
-        if not train[0]:
-            finish([], None, False, "training ")
-        if not val[0]:
-            finish([], None, False, "validation ")
-        return [finish(*train, shuffle, "training "), finish(*val, False, "validation ")]
-    file_paths, labels = dataset_utils.training_or_validation_split(
-        file_paths, labels, validation_split, subset)
-    return finish(file_paths, labels, shuffle)
+    return dataset_utils.split_into_datasets(file_paths, labels, validation_split, subset, shuffle,
+                                             finish)
