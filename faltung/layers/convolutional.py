@@ -29,6 +29,26 @@ class _Conv(Layer):
 
     rank = 2
 
+    def _checked_groups(self, groups: Any) -> int:
+        """``groups`` as Keras checks it: positive, dividing ``filters``."""
+        if int(groups) < 1:
+            raise ValueError("The number of groups must be a positive integer. "
+                             f"Received: groups={groups}.")
+        if self.filters % int(groups):
+            raise ValueError("The number of filters must be evenly divisible by the number of "
+                             f"groups. Received: groups={groups}, filters={self.filters}.")
+        return int(groups)
+
+    def _grouped_channels(self, input_shape: tuple) -> int:
+        """The input's channels, which ``groups`` must divide."""
+        channels = self._check_rank(input_shape)[-1]
+        if channels % self.groups:
+            raise ValueError(f"{type(self).__name__} {self.name!r}: the number of input "
+                             "channels must be evenly divisible by the number of groups. "
+                             f"Received groups={self.groups}, but the input has {channels} "
+                             f"channels (full input shape is {input_shape}).")
+        return channels
+
     def __init__(self, filters: int, kernel_size: Any, strides: Any = (1, 1),
                  padding: str = "valid", data_format: str | None = None,
                  dilation_rate: Any = (1, 1), activation: Any = None, use_bias: bool = True,
@@ -132,21 +152,10 @@ class Conv2D(_Conv):
                          activation, use_bias, kernel_initializer, bias_initializer,
                          kernel_regularizer, bias_regularizer, activity_regularizer,
                          kernel_constraint, bias_constraint, **kwargs)
-        if int(groups) < 1:
-            raise ValueError("The number of groups must be a positive integer. "
-                             f"Received: groups={groups}.")
-        if self.filters % int(groups):
-            raise ValueError("The number of filters must be evenly divisible by the number of "
-                             f"groups. Received: groups={groups}, filters={filters}.")
-        self.groups = int(groups)
+        self.groups = self._checked_groups(groups)
 
     def build(self, input_shape: tuple) -> None:
-        channels = self._check_rank(input_shape)[-1]
-        if channels % self.groups:
-            raise ValueError(f"Conv2D {self.name!r}: the number of input channels must be "
-                             f"evenly divisible by the number of groups. Received "
-                             f"groups={self.groups}, but the input has {channels} channels "
-                             f"(full input shape is {input_shape}).")
+        channels = self._grouped_channels(input_shape)
         self._add_kernels(self.kernel_size + (channels // self.groups, self.filters))
 
     def call(self, inputs: Tensor) -> Tensor:

@@ -48,21 +48,10 @@ class Conv1D(_Conv1DBase):
                          activation, use_bias, kernel_initializer, bias_initializer,
                          kernel_regularizer, bias_regularizer, activity_regularizer,
                          kernel_constraint, bias_constraint, **kwargs)
-        if int(groups) < 1:
-            raise ValueError("The number of groups must be a positive integer. "
-                             f"Received: groups={groups}.")
-        if self.filters % int(groups):
-            raise ValueError("The number of filters must be evenly divisible by the number of "
-                             f"groups. Received: groups={groups}, filters={filters}.")
-        self.groups = int(groups)
+        self.groups = self._checked_groups(groups)
 
     def build(self, input_shape: tuple) -> None:
-        channels = self._check_rank(input_shape)[-1]
-        if channels % self.groups:
-            raise ValueError(f"Conv1D {self.name!r}: the number of input channels must be "
-                             f"evenly divisible by the number of groups. Received "
-                             f"groups={self.groups}, but the input has {channels} channels "
-                             f"(full input shape is {input_shape}).")
+        channels = self._grouped_channels(input_shape)
         self._add_kernels(self.kernel_size + (channels // self.groups, self.filters))
 
     def _convolve(self, x: Tensor, kernel: Tensor, padding: str) -> Tensor:
