@@ -287,3 +287,23 @@ def split_into_datasets(paths: list[str], labels: Any, validation_split: float |
         return [finish(*train, shuffle, "training "), finish(*val, False, "validation ")]
     paths, labels = training_or_validation_split(paths, labels, validation_split, subset)
     return finish(paths, labels, shuffle)
+
+
+def check_label_arguments(labels: Any, label_mode: Any, class_names: Any, files: str,
+                          samples: str) -> None:
+    """Keras's checks of ``labels``, ``label_mode`` and ``class_names`` for the
+    ``*_dataset_from_directory`` functions (``files``/``samples`` name what the folder holds)."""
+    if labels not in ("inferred", None):
+        if not isinstance(labels, (list, tuple)):
+            raise ValueError(
+                "`labels` argument should be a list/tuple of integer labels, of the same size "
+                f"as the number of {files} in the target directory. If you wish to infer the "
+                "labels from the subdirectory names in the target directory, pass "
+                f'`labels="inferred"`. If you wish to get a dataset that only contains {samples} '
+                f"(no labels), pass `labels=None`. Received: labels={labels}")
+        if class_names:
+            raise ValueError(f'You can only pass `class_names` if `labels="inferred"`. '
+                             f"Received: labels={labels}, and class_names={class_names}")
+    if label_mode not in {"int", "categorical", "binary", None}:
+        raise ValueError('`label_mode` argument must be one of "int", "categorical", '
+                         f'"binary", or None. Received: label_mode={label_mode}')

@@ -151,20 +151,8 @@ def image_dataset_from_directory(
     (``channels_first`` puts ``c`` first); labels are int32, float32 one-hot
     (``"categorical"``) or float32 ``(batch, 1)`` (``"binary"``).
     """
-    if labels not in ("inferred", None):
-        if not isinstance(labels, (list, tuple)):
-            raise ValueError(
-                "`labels` argument should be a list/tuple of integer labels, of the same size "
-                "as the number of image files in the target directory. If you wish to infer "
-                "the labels from the subdirectory names in the target directory, pass "
-                '`labels="inferred"`. If you wish to get a dataset that only contains images '
-                f"(no labels), pass `labels=None`. Received: labels={labels}")
-        if class_names:
-            raise ValueError(f'You can only pass `class_names` if `labels="inferred"`. '
-                             f"Received: labels={labels}, and class_names={class_names}")
-    if label_mode not in {"int", "categorical", "binary", None}:
-        raise ValueError('`label_mode` argument must be one of "int", "categorical", '
-                         f'"binary", or None. Received: label_mode={label_mode}')
+    dataset_utils.check_label_arguments(labels, label_mode, class_names, "image files",
+                                        "images")
     if labels is None or label_mode is None:
         labels, label_mode = None, None
     channels = {"rgb": 3, "rgba": 4, "grayscale": 1}.get(color_mode)
