@@ -184,10 +184,13 @@ def simple_rnn(xz: Tensor, recurrent_kernel: Tensor, h0: Tensor, activation: str
                        "simple_rnn")
 
 
-def lstm(xz: Tensor, recurrent_kernel: Tensor, h0: Tensor, c0: Tensor,
-         activation: str = "tanh", recurrent_activation: str = "sigmoid",
-         recurrent_mask: np.ndarray | None = None, mask: np.ndarray | None = None) -> Tensor:
-    """Hidden and cell states of an LSTM, (batch, time, 2 * units): h_t then c_t on the last axis.
+def _lstm_reference(xz: Tensor, recurrent_kernel: Tensor, h0: Tensor, c0: Tensor,
+                    activation: str = "tanh", recurrent_activation: str = "sigmoid",
+                    recurrent_mask: np.ndarray | None = None,
+                    mask: np.ndarray | None = None) -> Tensor:
+    """The readable LSTM recurrence (any fused activation), which :func:`lstm`'s fast path is
+    tested against. Hidden and cell states of an LSTM, (batch, time, 2 * units): h_t then c_t
+    on the last axis.
 
     With z = xz_t + (h_{t-1} * m) @ U split into the gates i, f, c~, o (Keras's order) and
     s = recurrent_activation, a = activation (Hochreiter & Schmidhuber 1997, with forget gate):
@@ -255,6 +258,178 @@ def lstm(xz: Tensor, recurrent_kernel: Tensor, h0: Tensor, c0: Tensor,
             if keep is not None:
                 dh, dc = dh + dh_skip, dc + dc_skip
         return dz_all.transpose(1, 0, 2), rec.kernel_grad(dz_all), dh, dc
+
+    return make_result(out.transpose(1, 0, 2), (xz, recurrent_kernel, h0, c0), backward, "lstm")
+
+
+def _sigmoid_inplace(z: np.ndarray) -> None:
+    """z <- 1 / (1 + e^-z) in four passes and no temporary; e^-z overflows to inf for very
+    negative z, which gives the right limit 0 (call under ``np.errstate(over="ignore")``)."""
+    np.negative(z, out=z)
+    np.exp(z, out=z)
+    z += 1
+    np.reciprocal(z, out=z)
+
+
+#: the fast LSTM keeps its gates in the order i, f, o, c (Keras's gates 0, 1, 3, 2) so that the
+#: three sigmoid gates of a step are one block
+_LSTM_ORDER = [0, 1, 3, 2]
+
+
+def lstm(xz: Tensor, recurrent_kernel: Tensor, h0: Tensor, c0: Tensor,
+         activation: str = "tanh", recurrent_activation: str = "sigmoid",
+         recurrent_mask: np.ndarray | None = None, mask: np.ndarray | None = None) -> Tensor:
+    """Hidden and cell states of an LSTM, (batch, time, 2 * units): h_t then c_t on the last axis;
+    the formulas are :func:`_lstm_reference`'s.
+
+    With tanh and sigmoid (Keras's defaults) a fast path computes the same: every buffer is
+    allocated once per call, gate-major as (gate, time, batch, units) with the gates in the order
+    i, f, o, c; a step is one GEMM for the recurrent part of all four gates (a batch of four
+    with per-gate recurrent dropout), one in-place sigmoid over the three sigmoid gates, one
+    in-place tanh and a few ufuncs writing into preallocated buffers. Backpropagation through
+    time reuses that layout, and the recurrent kernel's gradient is one GEMM per gate over all
+    steps. Other activations run the reference."""
+    if activation != "tanh" or recurrent_activation != "sigmoid":
+        return _lstm_reference(xz, recurrent_kernel, h0, c0, activation, recurrent_activation,
+                               recurrent_mask, mask)
+    op = "lstm"
+    xz, recurrent_kernel = as_tensor(xz), as_tensor(recurrent_kernel)
+    h0, c0 = as_tensor(h0), as_tensor(c0)
+    n = _check(op, xz, recurrent_kernel, 4, [h0, c0])
+    batch, steps, _ = xz.shape
+    dtype = xz.data.dtype
+    order = _LSTM_ORDER
+    # the recurrent kernel per gate, internal order: (4, n, units), and (n, 4 units) side by side
+    split = np.ascontiguousarray(recurrent_kernel.data.astype(dtype, copy=False)
+                                 .reshape(n, 4, n).transpose(1, 0, 2)[order])
+    rmask = None
+    if recurrent_mask is not None:
+        rmask = np.asarray(recurrent_mask, dtype=dtype)
+        if rmask.shape not in ((batch, n), (4, batch, n)):
+            raise ValueError(f"{op}: recurrent_mask must have shape {(batch, n)} or "
+                             f"{(4, batch, n)}, got {rmask.shape}")
+    per_gate = rmask is not None and rmask.ndim == 3
+    if per_gate:
+        rmask = np.ascontiguousarray(rmask[order])
+    wide = None if per_gate else np.ascontiguousarray(split.transpose(1, 0, 2)).reshape(n, 4 * n)
+    keep = _step_mask(op, mask, batch, steps, dtype)
+    off = None if keep is None else keep == 0  # (time, batch, 1): samples whose step is masked
+
+    gates = np.empty((4, steps, batch, n), dtype=dtype)  # pre-activations, then activations
+    x4 = xz.data.reshape(batch, steps, 4, n)
+    for k, g in enumerate(order):
+        gates[k] = x4[:, :, g].transpose(1, 0, 2)
+    # the recurrent GEMM's inputs h_{t-1} (times the mask), kept for the kernel's gradient
+    hm = np.empty((4, steps, batch, n) if per_gate else (steps, batch, n), dtype=dtype)
+    out = np.empty((steps, batch, 2 * n), dtype=dtype)
+    hs, cs = out[:, :, :n], out[:, :, n:]
+    acs = np.empty((steps, batch, n), dtype=dtype)  # tanh(c_t) before the sequence mask
+    if per_gate:
+        z = np.empty((4, batch, n), dtype=dtype)
+    else:
+        z_wide = np.empty((batch, 4 * n), dtype=dtype)
+        z = z_wide.reshape(batch, 4, n).transpose(1, 0, 2)
+    tmp = np.empty((batch, n), dtype=dtype)
+    h_prev = h0.data.astype(dtype, copy=False)
+    c_prev = c0.data.astype(dtype, copy=False)
+    with np.errstate(over="ignore"):
+        for t in range(steps):
+            if per_gate:
+                np.multiply(h_prev, rmask, out=hm[:, t])
+                np.matmul(hm[:, t], split, out=z)
+            else:
+                if rmask is None:
+                    hm[t] = h_prev
+                else:
+                    np.multiply(h_prev, rmask, out=hm[t])
+                np.matmul(hm[t], wide, out=z_wide)
+            gt = gates[:, t]
+            gt += z
+            _sigmoid_inplace(gt[:3])
+            i, f, o, g = gt
+            np.tanh(g, out=g)
+            c, h, a = cs[t], hs[t], acs[t]
+            np.multiply(f, c_prev, out=c)
+            np.multiply(i, g, out=tmp)
+            c += tmp
+            np.tanh(c, out=a)
+            np.multiply(o, a, out=h)
+            if off is not None:  # masked samples carry their states over
+                np.copyto(h, h_prev, where=off[t])
+                np.copyto(c, c_prev, where=off[t])
+            h_prev, c_prev = h, c
+
+    def backward(g_out: np.ndarray) -> tuple[np.ndarray, ...]:
+        g_out = g_out.transpose(1, 0, 2)
+        dgates = np.empty_like(gates)
+        dh = np.zeros((batch, n), dtype=dtype)
+        dc = np.zeros((batch, n), dtype=dtype)
+        s1, s2 = np.empty((batch, n), dtype=dtype), np.empty((batch, n), dtype=dtype)
+        s3 = np.empty((3, batch, n), dtype=dtype)
+        if per_gate:
+            split_t = split.transpose(0, 2, 1)
+            dmid = np.empty((4, batch, n), dtype=dtype)
+        else:
+            wide_t = wide.T
+            dz_wide = np.empty((batch, 4 * n), dtype=dtype)
+            dz = dz_wide.reshape(batch, 4, n).transpose(1, 0, 2)
+        if keep is not None:
+            dh_skip, dc_skip = np.empty_like(dh), np.empty_like(dc)
+        for t in range(steps - 1, -1, -1):
+            gt, dgt = gates[:, t], dgates[:, t]
+            i, f, o, g = gt
+            di, df, do, dg = dgt
+            a = acs[t]
+            c_prev = cs[t - 1] if t else c0.data
+            dh += g_out[t, :, :n]
+            dc += g_out[t, :, n:]
+            if keep is not None:  # what passes the masked samples' step unchanged
+                np.multiply(dh, 1 - keep[t], out=dh_skip)
+                np.multiply(dc, 1 - keep[t], out=dc_skip)
+                dh *= keep[t]
+                dc *= keep[t]
+            # dc += dh o tanh'(c)
+            np.multiply(a, a, out=s1)
+            np.subtract(1, s1, out=s1)
+            np.multiply(dh, o, out=s2)
+            s2 *= s1
+            dc += s2
+            # sigmoid' = y (1 - y) of i, f, o at once
+            np.subtract(1, gt[:3], out=s3)
+            s3 *= gt[:3]
+            np.multiply(dc, g, out=di)
+            di *= s3[0]
+            np.multiply(dc, c_prev, out=df)
+            df *= s3[1]
+            np.multiply(dh, a, out=do)
+            do *= s3[2]
+            np.multiply(g, g, out=s1)
+            np.subtract(1, s1, out=s1)
+            np.multiply(dc, i, out=dg)
+            dg *= s1
+            dc *= f
+            if per_gate:  # dh_{t-1} = sum over gates of (dz_k @ U_k^T) m_k, in Keras's order
+                np.matmul(dgt, split_t, out=dmid)
+                dmid *= rmask
+                np.add(dmid[0], dmid[1], out=dh)
+                dh += dmid[3]
+                dh += dmid[2]
+            else:
+                np.copyto(dz, dgt)
+                np.matmul(dz_wide, wide_t, out=dh)
+                if rmask is not None:
+                    dh *= rmask
+            if keep is not None:
+                dh += dh_skip
+                dc += dc_skip
+        dxz = np.empty((batch, steps, 4, n), dtype=dtype)
+        grad = np.empty((n, 4, n), dtype=dtype)
+        rows = steps * batch
+        for k, gate in enumerate(order):
+            dxz[:, :, gate] = dgates[k].transpose(1, 0, 2)
+            left = (hm[k] if per_gate else hm).reshape(rows, n)
+            grad[:, gate] = left.T @ dgates[k].reshape(rows, n)
+        return dxz.reshape(batch, steps, 4 * n), grad.reshape(n, 4 * n), dh, dc
 
     return make_result(out.transpose(1, 0, 2), (xz, recurrent_kernel, h0, c0), backward, "lstm")
 
