@@ -52,27 +52,36 @@ class Adam(Optimizer):
         step = f(self._iterations.data.item() + 1)
         beta_1_power = np.power(f(self.beta_1), step)
         beta_2_power = np.power(f(self.beta_2), step)
-        m, v = self._momentums[i].data, self._velocities[i].data
         alpha = lr * np.sqrt(1 - beta_2_power) / (1 - beta_1_power)
-        t1, t2 = self._scratch(gradient, 2)
-        # m += (g - m) (1 - beta_1); v += (g^2 - v) (1 - beta_2), in place, in Keras's order
-        np.subtract(gradient, m, out=t1)
-        t1 *= 1 - self.beta_1
-        m += t1
-        np.square(gradient, out=t1)
-        t1 -= v
-        t1 *= 1 - self.beta_2
-        v += t1
+        slots = [self._momentums[i].data, self._velocities[i].data]
         if self.amsgrad:
-            v_hat = self._velocity_hats[i].data
-            np.maximum(v_hat, v, out=v_hat)
-            v = v_hat
-        # w -= (m alpha) / (sqrt(v) + epsilon)
-        np.multiply(m, alpha, out=t1)
-        np.sqrt(v, out=t2)
-        t2 += self.epsilon
-        t1 /= t2
-        variable.data -= t1
+            slots.append(self._velocity_hats[i].data)
+        beta_1, beta_2, epsilon, amsgrad = self.beta_1, self.beta_2, self.epsilon, self.amsgrad
+
+        def update(g: np.ndarray, w: np.ndarray, slots: list[np.ndarray],
+                   scratch: list[np.ndarray]) -> None:
+            m, v = slots[0], slots[1]
+            t1, t2 = scratch
+            # m += (g - m) (1 - beta_1); v += (g^2 - v) (1 - beta_2), in place, Keras's order
+            np.subtract(g, m, out=t1)
+            t1 *= 1 - beta_1
+            m += t1
+            np.square(g, out=t1)
+            t1 -= v
+            t1 *= 1 - beta_2
+            v += t1
+            if amsgrad:
+                v_hat = slots[2]
+                np.maximum(v_hat, v, out=v_hat)
+                v = v_hat
+            # w -= (m alpha) / (sqrt(v) + epsilon)
+            np.multiply(m, alpha, out=t1)
+            np.sqrt(v, out=t2)
+            t2 += epsilon
+            t1 /= t2
+            w -= t1
+
+        self._blockwise(update, gradient, variable, slots, 2)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,

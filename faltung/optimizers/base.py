@@ -17,11 +17,13 @@ rejects ``lr`` and ignores ``decay``): ``decay`` is Keras 2's inverse-time decay
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -31,6 +33,23 @@ from faltung.tensor import Tensor
 from faltung.variables import Variable
 
 _name_counts: Counter[str] = Counter()
+_helper: ThreadPoolExecutor | None = None
+
+
+def _helper_thread() -> ThreadPoolExecutor:
+    """The one helper thread of :meth:`Optimizer._blockwise`, started on first use."""
+    global _helper
+    if _helper is None:
+        _helper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="faltung-optimizer")
+    return _helper
+
+
+def _forget_helper() -> None:
+    global _helper
+    _helper = None  # a forked child has no threads: it starts its own on first use
+
+
+os.register_at_fork(after_in_child=_forget_helper)
 
 
 def to_snake_case(name: str) -> str:
@@ -60,9 +79,19 @@ def _array(value: object) -> np.ndarray:
     return value.data if isinstance(value, Tensor) else np.asarray(value)
 
 
+#: an elementwise update of one block: (gradient, variable, [slots], [scratch buffers])
+BlockUpdate = Callable[[np.ndarray, np.ndarray, list[np.ndarray], list[np.ndarray]], None]
+
+
 class Optimizer:
     """Base class of every optimizer; subclasses define ``build`` (their slots) and
     ``update_step(gradient, variable, learning_rate)``."""
+
+    #: elements per block of :meth:`_blockwise` (32768 float32: 128 KiB per array, so that a
+    #: block's six or so arrays fit in a 1 MiB L2 cache)
+    block_size = 32768
+    #: threads that share the blocks of a large variable's update (1 or 2)
+    threads = min(2, os.cpu_count() or 1)
 
     def __init__(self, learning_rate: float | schedules.LearningRateSchedule | Callable = 0.001,
                  weight_decay: float | None = None, clipnorm: float | None = None,
@@ -188,6 +217,44 @@ class Optimizer:
         while len(buffers) < count:
             buffers.append(np.empty_like(like))
         return buffers[:count]
+
+    def _blockwise(self, update: BlockUpdate, gradient: np.ndarray, variable: Variable,
+                   slots: Sequence[np.ndarray], scratch: int) -> None:
+        """Run the elementwise ``update(g, w, slots, scratch)`` block by block over flat views
+        of the gradient, the variable and its slots, with ``scratch`` reused buffers of a
+        block's size. Each value is computed by the same operations in the same order as in
+        one pass over the whole arrays (so the result is the same, bit for bit), but a block's
+        arrays stay in the cache across the update's dozen passes instead of streaming a
+        large variable (a 20000x128 embedding: 10 MB per array) through memory each time. A
+        variable of 8 blocks or more is split in two halves, one for a helper thread."""
+        w = variable.data
+        block = self.block_size
+        if gradient.size <= block or not all(a.flags.c_contiguous for a in (w, *slots)):
+            update(gradient, w, list(slots), self._scratch(gradient, scratch))
+            return
+        g = np.ascontiguousarray(gradient).reshape(-1)
+        flat_w, flat_slots = w.reshape(-1), [a.reshape(-1) for a in slots]
+        buffers = self._scratch(np.empty(block, dtype=gradient.dtype), 2 * scratch)
+        size = g.size
+
+        def run(first: int, last: int, buffers: list[np.ndarray]) -> None:
+            for start in range(first, last, block):
+                stop = min(start + block, last)
+                n = stop - start
+                update(g[start:stop], flat_w[start:stop], [a[start:stop] for a in flat_slots],
+                       [b[:n] for b in buffers])
+
+        blocks = -(-size // block)
+        if self.threads < 2 or blocks < 8:
+            run(0, size, buffers[:scratch])
+            return
+        # two threads (NumPy's ufuncs release the GIL), each on its own half and scratch
+        half = (blocks // 2) * block
+        future = _helper_thread().submit(run, half, size, buffers[scratch:])
+        try:
+            run(0, half, buffers[:scratch])
+        finally:
+            future.result()
 
     # -- learning rate ----------------------------------------------------------------------------
     def _current_learning_rate(self) -> np.float32:

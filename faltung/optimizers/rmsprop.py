@@ -49,35 +49,45 @@ class RMSprop(Optimizer):
                     learning_rate: np.float32) -> None:
         i = self._slot_index(variable)
         lr = variable.dtype.type(learning_rate)
-        rho = self.rho
-        v = self._velocities[i].data
-        t1, t2 = self._scratch(gradient, 2)
-        # v = rho v + (1 - rho) g^2, in place, in Keras's order
-        np.square(gradient, out=t1)
-        t1 *= 1 - rho
-        v *= rho
-        v += t1
-        if self.centered:
-            a = self._average_gradients[i].data
-            np.multiply(gradient, 1 - rho, out=t1)
-            a *= rho
-            a += t1
-            np.square(a, out=t2)
-            np.subtract(v, t2, out=t2)
-            t2 += self.epsilon
-        else:
-            np.add(v, self.epsilon, out=t2)
-        # increment = (lr g) / sqrt(denominator)
-        np.sqrt(t2, out=t2)
-        np.multiply(gradient, lr, out=t1)
-        t1 /= t2
-        if self.momentum > 0:
-            m = self._momentums[i].data
-            m *= self.momentum
-            m += t1
-            variable.data -= m
-        else:
-            variable.data -= t1
+        rho, epsilon, centered, momentum = self.rho, self.epsilon, self.centered, self.momentum
+        slots = [self._velocities[i].data]
+        if centered:
+            slots.append(self._average_gradients[i].data)
+        if momentum > 0:
+            slots.append(self._momentums[i].data)
+
+        def update(g: np.ndarray, w: np.ndarray, slots: list[np.ndarray],
+                   scratch: list[np.ndarray]) -> None:
+            v = slots[0]
+            t1, t2 = scratch
+            # v = rho v + (1 - rho) g^2, in place, in Keras's order
+            np.square(g, out=t1)
+            t1 *= 1 - rho
+            v *= rho
+            v += t1
+            if centered:
+                a = slots[1]
+                np.multiply(g, 1 - rho, out=t1)
+                a *= rho
+                a += t1
+                np.square(a, out=t2)
+                np.subtract(v, t2, out=t2)
+                t2 += epsilon
+            else:
+                np.add(v, epsilon, out=t2)
+            # increment = (lr g) / sqrt(denominator)
+            np.sqrt(t2, out=t2)
+            np.multiply(g, lr, out=t1)
+            t1 /= t2
+            if momentum > 0:
+                m = slots[-1]
+                m *= momentum
+                m += t1
+                w -= m
+            else:
+                w -= t1
+
+        self._blockwise(update, gradient, variable, slots, 2)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,

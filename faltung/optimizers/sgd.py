@@ -40,17 +40,28 @@ class SGD(Optimizer):
     def update_step(self, gradient: np.ndarray, variable: Variable,
                     learning_rate: np.float32) -> None:
         lr = variable.dtype.type(learning_rate)
-        w = variable.data
-        if self.momentum == 0:
-            w -= gradient * lr
-            return
-        m = self.momentums[self._slot_index(variable)].data
         momentum = variable.dtype.type(self.momentum)
-        m[...] = m * momentum - gradient * lr
-        if self.nesterov:
-            w += m * momentum - gradient * lr
-        else:
-            w += m
+        nesterov = self.nesterov
+        slots = [] if self.momentum == 0 else [self.momentums[self._slot_index(variable)].data]
+
+        def update(g: np.ndarray, w: np.ndarray, slots: list[np.ndarray],
+                   scratch: list[np.ndarray]) -> None:
+            t1, t2 = scratch
+            np.multiply(g, lr, out=t1)
+            if not slots:  # w -= g lr
+                w -= t1
+                return
+            m = slots[0]  # m = m momentum - g lr
+            m *= momentum
+            m -= t1
+            if nesterov:  # w += m momentum - g lr
+                np.multiply(m, momentum, out=t2)
+                t2 -= t1
+                w += t2
+            else:
+                w += m
+
+        self._blockwise(update, gradient, variable, slots, 2)
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
