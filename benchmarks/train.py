@@ -1,133 +1,401 @@
-"""Seconds per training epoch of faltung, PyTorch CPU and Keras/TensorFlow CPU, in one run.
+"""Training epoch, predict and peak memory of faltung, PyTorch CPU and Keras/TensorFlow CPU.
 
-A script, not a test: ``python benchmarks/train.py [--samples N] [--repeats R] [--only NAME]``.
-Two models of the course, each trained for one epoch on MNIST-shaped data (random pixels and
-labels: the time does not depend on the values):
+A script, not a test: ``python benchmarks/train.py [--samples N] [--repeats R] [--only NAME]
+[--skip FRAMEWORK]``. The four models of issue #13, each trained on random data of the real
+shape (the time does not depend on the values):
 
-* the seeds/004 MLP: Reshape 784, Dense 512-324-36 sigmoid, 10 softmax, RMSprop, batch 512;
-* the seeds/000 ExampleCNN: Conv2D(32, 3, same, relu), Conv2D(32, 3, relu), MaxPooling2D,
-  Dropout 0.25, Flatten, Dense 512 relu, Dropout 0.5, Dense 10 softmax, Adam, batch 128.
+* ``mlp``: seeds/004's MLP, Reshape 784, Dense 512-324-36 sigmoid, 10 softmax, RMSprop, batch
+  512, MNIST-shaped (28x28), 60,000 samples per epoch;
+* ``cnn``: seeds/000's ExampleCNN, Conv2D(32, 3, same, relu), Conv2D(32, 3, relu),
+  MaxPooling2D, Dropout 0.25, Flatten, Dense 512 relu, Dropout 0.5, Dense 10 softmax, Adam,
+  batch 128, MNIST-shaped (28x28x1), 60,000 samples;
+* ``cifar``: seeds/001's CIFAR-10 CNN (``zoo.cifar10_cnn``: 3 blocks of two 3x3 same convs
+  32-64-128 relu + max pooling, Flatten, Dropout 0.5, Dense 128-64 relu, 10 softmax), Adam,
+  batch 32, 32x32x3, 50,000 samples;
+* ``lstm``: seeds/004's IMDB LSTM (``zoo.imdb_lstm``: Embedding(20000, 128), LSTM(128,
+  dropout 0.2, recurrent_dropout 0.2), Dense 1 sigmoid), Adam, binary cross-entropy, batch 32,
+  int sequences of length 80 with ids in [0, 20000), 25,000 samples.
 
-Each framework trains the same architecture with the same batch size and optimizer; the median
-of ``--repeats`` epochs (after one warm-up epoch on a slice) is reported with the ratio of
-faltung to the faster peer. The issue's target is a ratio of at most 1.5. PyTorch runs with
-``torch.set_num_threads(2)``; run this on an otherwise idle machine, since PyTorch collapses when
-the other core is busy.
+faltung and Keras build the models with the same zoo builders and train them with ``fit``
+(categorical or binary cross-entropy, accuracy); PyTorch trains the same architecture with the
+same batch size, optimizer and Keras's hyper-parameters (eps 1e-7; RMSprop rho 0.9) in a plain
+loop that shuffles, steps and computes the batch accuracy as ``fit`` does. The PyTorch LSTM is
+written out because ``nn.LSTM`` has no recurrent dropout: as Keras's LSTM with
+``recurrent_dropout > 0`` (its implementation 1) it draws, once per sequence, four input masks
+and four recurrent masks, one per gate (i, f, c, o); the input projections of all 80 steps are
+one batched GEMM over the four gates, and each step is one batched GEMM of the four masked h
+with the four recurrent kernels (``baddbmm``) plus the gate math, under autograd.
+
+Each framework and model runs in its own fresh process (the script re-invokes itself with
+``--worker FRAMEWORK MODEL``), so that TensorFlow's threads do not disturb the others and the
+peak resident memory (``ru_maxrss``) is that framework's alone. A worker trains one warm-up
+epoch on 4 batches, then ``--repeats`` epochs (the median is reported), reads its peak RSS,
+then times ``predict`` on a test-set-sized array (10,000 samples for the MNIST and CIFAR shapes,
+25,000 for IMDB; batch 32, Keras's default, for every framework; PyTorch in ``eval`` mode under
+``inference_mode``, with the final softmax/sigmoid). The table gives each figure with the ratio
+of faltung to the faster peer (time) and to PyTorch (memory). The issue's target: every ratio
+below 1.0, stretch goal 0.8. PyTorch runs with ``torch.set_num_threads(2)``; run this on an
+otherwise idle machine, since PyTorch collapses when the other core is busy.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
 import statistics
+import subprocess
+import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from faltung.labs import zoo
+FRAMEWORKS = ("faltung", "torch", "keras")
 
-# the course's nets from the one zoo (faltung.labs.zoo), built with each Keras-like module
+
+class Spec:
+    """One benchmark model: builder name in the zoo, optimizer, loss, batch size, input shape,
+    samples per epoch and per test set."""
+
+    def __init__(self, builder: str, optimizer: str, loss: str, batch: int,
+                 shape: tuple[int, ...], train: int, test: int) -> None:
+        self.builder, self.optimizer, self.loss, self.batch = builder, optimizer, loss, batch
+        self.shape, self.train, self.test = shape, train, test
+
+
 MODELS = {
-    "mlp": (zoo.mnist_mlp, "rmsprop", 512, (28, 28)),
-    "cnn": (zoo.example_cnn, "adam", 128, (28, 28, 1)),
+    "mlp": Spec("mnist_mlp", "rmsprop", "categorical_crossentropy", 512, (28, 28), 60000, 10000),
+    "cnn": Spec("example_cnn", "adam", "categorical_crossentropy", 128, (28, 28, 1), 60000,
+                10000),
+    "cifar": Spec("cifar10_cnn", "adam", "categorical_crossentropy", 32, (32, 32, 3), 50000,
+                  10000),
+    "lstm": Spec("imdb_lstm", "adam", "binary_crossentropy", 32, (80,), 25000, 25000),
 }
+VOCABULARY = 20000
+PREDICT_BATCH = 32
 
 
-def data(samples: int, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(0)
+def data(name: str, samples: int, channels_first: bool = False, seed: int = 0) \
+        -> tuple[np.ndarray, np.ndarray]:
+    """Random inputs and one-hot (or binary) targets of the model's shape, made directly in the
+    layout the framework trains on (no second copy to inflate the peak memory)."""
+    spec = MODELS[name]
+    rng = np.random.default_rng(seed)
+    if name == "lstm":
+        x = rng.integers(0, VOCABULARY, (samples, *spec.shape), dtype=np.int32)
+        y = rng.integers(0, 2, (samples, 1)).astype(np.float32)
+        return x, y
+    shape = spec.shape
+    if channels_first and len(shape) == 3:
+        shape = (shape[2], shape[0], shape[1])
     x = rng.random((samples, *shape), dtype=np.float32)
     y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, samples)]
     return x, y
 
 
-def time_keras_like(k: Any, name: str, samples: int, repeats: int) -> list[float]:
-    build, optimizer, batch, shape = MODELS[name]
-    model = build(k)
-    model.compile(optimizer=optimizer, loss="categorical_crossentropy", metrics=["accuracy"])
-    x, y = data(samples, shape)
-    model.fit(x[:batch * 4], y[:batch * 4], batch_size=batch, epochs=1, verbose=0)
-    times = []
+def build_keras_like(k: Any, name: str) -> Any:
+    """The zoo's model, compiled as the benchmark trains it, with the Keras-like module ``k``."""
+    from faltung.labs import zoo
+
+    spec = MODELS[name]
+    model = getattr(zoo, spec.builder)(k)
+    model.compile(optimizer=spec.optimizer, loss=spec.loss, metrics=["accuracy"])
+    return model
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size so far, in MB (Linux reports kB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_keras_like(k: Any, name: str, samples: int, repeats: int, tests: int) \
+        -> dict[str, Any]:
+    spec = MODELS[name]
+    model = build_keras_like(k, name)
+    x, y = data(name, samples)
+    model.fit(x[:spec.batch * 4], y[:spec.batch * 4], batch_size=spec.batch, epochs=1,
+              verbose=0)
+    epochs = []
     for _ in range(repeats):
         start = time.perf_counter()
-        model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
-        times.append(time.perf_counter() - start)
-    return times
+        model.fit(x, y, batch_size=spec.batch, epochs=1, verbose=0)
+        epochs.append(time.perf_counter() - start)
+    rss = peak_rss_mb()
+    del x, y
+    test, _ = data(name, tests, seed=1)
+    model.predict(test[:PREDICT_BATCH * 4], batch_size=PREDICT_BATCH, verbose=0)
+    start = time.perf_counter()
+    model.predict(test, batch_size=PREDICT_BATCH, verbose=0)
+    predict = time.perf_counter() - start
+    return {"epochs": epochs, "predict": predict, "rss_mb": rss, "rss_end_mb": peak_rss_mb()}
 
 
-def time_torch(name: str, samples: int, repeats: int) -> list[float]:
+# -- PyTorch: the same architectures -----------------------------------------------------------
+
+def torch_model(name: str) -> tuple[Any, Any]:
+    """(net, optimizer) with the zoo model's architecture and Keras's optimizer defaults; the
+    net returns logits (the loss and ``predict`` apply softmax/sigmoid)."""
     import torch
     from torch import nn
 
-    torch.set_num_threads(2)
     if name == "mlp":
-        net = nn.Sequential(nn.Linear(784, 512), nn.Sigmoid(), nn.Linear(512, 324),
-                            nn.Sigmoid(), nn.Linear(324, 36), nn.Sigmoid(), nn.Linear(36, 10))
-        optimizer = torch.optim.RMSprop(net.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
-    else:
+        net = nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.Sigmoid(),
+                            nn.Linear(512, 324), nn.Sigmoid(), nn.Linear(324, 36), nn.Sigmoid(),
+                            nn.Linear(36, 10))
+        return net, torch.optim.RMSprop(net.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
+    if name == "cnn":
         net = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3),
                             nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.25), nn.Flatten(),
                             nn.Linear(32 * 13 * 13, 512), nn.ReLU(), nn.Dropout(0.5),
                             nn.Linear(512, 10))
-        optimizer = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7)
-    _, _, batch, shape = MODELS[name]
-    x, y = data(samples, shape)
-    tx = torch.from_numpy(x.reshape(len(x), -1) if name == "mlp"
-                          else x.transpose(0, 3, 1, 2).copy())
-    ty = torch.from_numpy(y.argmax(axis=1))
-    loss_fn = nn.CrossEntropyLoss()
+    elif name == "cifar":
+        layers: list[Any] = []
+        channels = 3
+        for filters in (32, 64, 128):
+            layers += [nn.Conv2d(channels, filters, 3, padding=1), nn.ReLU(),
+                       nn.Conv2d(filters, filters, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+            channels = filters
+        net = nn.Sequential(*layers, nn.Flatten(), nn.Dropout(0.5), nn.Linear(128 * 4 * 4, 128),
+                            nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
+    else:
+        net = _torch_lstm_class()()
+    return net, torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-7)
+
+
+def _torch_lstm_class() -> Any:
+    """The PyTorch IMDB LSTM's class (defined on first use: only torch workers import torch)."""
+    import torch
+    from torch import nn
+
+    class ImdbLstmNet(nn.Module):
+        """Embedding(20000, 128) -> LSTM(128, dropout 0.2, recurrent_dropout 0.2) -> Dense(1):
+        Keras's LSTM with per-gate dropout masks (one per sequence), written with batched
+        GEMMs over the four gates (gate order i, f, o, c here, so that one sigmoid covers
+        three gates)."""
+
+        def __init__(self, units: int = 128, rate: float = 0.2) -> None:
+            super().__init__()
+            self.units, self.rate = units, rate
+            self.embedding = nn.Embedding(VOCABULARY, 128)
+            self.kernel = nn.Parameter(torch.empty(4, 128, units))
+            self.recurrent_kernel = nn.Parameter(torch.empty(4, units, units))
+            self.bias = nn.Parameter(torch.zeros(4, 1, 1, units))
+            self.dense = nn.Linear(units, 1)
+            nn.init.xavier_uniform_(self.kernel.view(128, 4 * units))
+            for gate in range(4):
+                nn.init.orthogonal_(self.recurrent_kernel.data[gate])
+            with torch.no_grad():
+                self.bias[1].fill_(1.0)  # Keras's unit_forget_bias
+
+        def _masks(self, count: int, batch: int, width: int) -> Any:
+            keep = 1.0 - self.rate
+            return torch.bernoulli(torch.full((count, batch, width), keep)) / keep
+
+        def forward(self, ids: Any) -> Any:
+            x = self.embedding(ids)                                   # (B, T, 128)
+            batch, steps, width = x.shape
+            if self.training:  # every gate sees the inputs through its own mask
+                x = x.unsqueeze(0) * self._masks(4, batch, width).unsqueeze(2)  # (4, B, T, 128)
+                xz = (x.reshape(4, batch * steps, width) @ self.kernel)
+                recurrent_mask = self._masks(4, batch, self.units)
+            else:  # one GEMM for the four gates
+                kernel = self.kernel.permute(1, 0, 2).reshape(width, 4 * self.units)
+                xz = (x.reshape(batch * steps, width) @ kernel).view(
+                    batch * steps, 4, self.units).transpose(0, 1)
+                recurrent_mask = None
+            xz = xz.reshape(4, batch, steps, self.units) + self.bias
+            xz = xz.permute(2, 0, 1, 3).contiguous()  # (T, 4, B, units)
+            h = x.new_zeros(batch, self.units)
+            c = x.new_zeros(batch, self.units)
+            for t in range(steps):
+                hh = h.expand(4, batch, self.units) if recurrent_mask is None \
+                    else h * recurrent_mask
+                z = torch.baddbmm(xz[t], hh, self.recurrent_kernel)
+                gates = torch.sigmoid(z[:3])
+                c = gates[1] * c + gates[0] * torch.tanh(z[3])
+                h = gates[2] * torch.tanh(c)
+            return self.dense(h)
+
+    return ImdbLstmNet
+
+
+def run_torch(name: str, samples: int, repeats: int, tests: int) -> dict[str, Any]:
+    import torch
+    from torch import nn
+
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    spec = MODELS[name]
+    net, optimizer = torch_model(name)
+    x, y = data(name, samples, channels_first=True)
+    tx = torch.from_numpy(x)
+    if name == "lstm":
+        tx = tx.long()
+        ty = torch.from_numpy(y)
+        loss_fn: Any = nn.BCEWithLogitsLoss()
+
+        def correct(out: Any, target: Any) -> Any:
+            return ((out > 0).float() == target).float().mean()
+    else:
+        ty = torch.from_numpy(y.argmax(axis=1))
+        loss_fn = nn.CrossEntropyLoss()
+
+        def correct(out: Any, target: Any) -> Any:
+            return (out.argmax(1) == target).float().mean()
+    del x, y
+    batch = spec.batch
 
     def epoch(n: int) -> None:
+        net.train()
         order = torch.randperm(n)
         for i in range(0, n, batch):
             index = order[i:i + batch]
+            target = ty[index]
             optimizer.zero_grad()
             out = net(tx[index])
-            loss = loss_fn(out, ty[index])
+            loss = loss_fn(out, target)
             loss.backward()
             optimizer.step()
-            (out.argmax(1) == ty[index]).float().mean().item()
+            loss.item()
+            correct(out.detach(), target).item()
 
-    epoch(batch * 4)
-    times = []
+    epoch(min(batch * 4, samples))
+    epochs = []
     for _ in range(repeats):
         start = time.perf_counter()
         epoch(samples)
-        times.append(time.perf_counter() - start)
-    return times
+        epochs.append(time.perf_counter() - start)
+    rss = peak_rss_mb()
+    tx = ty = None  # free the training set before predict
+    test, _ = data(name, tests, channels_first=True, seed=1)
+    test_t = torch.from_numpy(test)
+    if name == "lstm":
+        test_t = test_t.long()
+    final = torch.sigmoid if name == "lstm" else (lambda out: torch.softmax(out, dim=1))
+
+    def predict(inputs: Any) -> np.ndarray:
+        net.eval()
+        with torch.inference_mode():
+            return torch.cat([final(net(inputs[i:i + PREDICT_BATCH]))
+                              for i in range(0, len(inputs), PREDICT_BATCH)]).numpy()
+
+    predict(test_t[:PREDICT_BATCH * 4])
+    start = time.perf_counter()
+    predict(test_t)
+    seconds = time.perf_counter() - start
+    return {"epochs": epochs, "predict": seconds, "rss_mb": rss, "rss_end_mb": peak_rss_mb()}
+
+
+def worker(framework: str, name: str, samples: int, repeats: int, tests: int) \
+        -> dict[str, Any]:
+    """One framework on one model, in this (fresh) process."""
+    if framework == "torch":
+        return run_torch(name, samples, repeats, tests)
+    if framework == "keras":
+        os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        import keras
+        return run_keras_like(keras, name, samples, repeats, tests)
+    import faltung
+    return run_keras_like(faltung, name, samples, repeats, tests)
+
+
+# -- the parent: one subprocess per framework and model, one table -----------------------------
+
+MARK = "BENCHMARK-RESULT "
+
+
+def spawn(framework: str, name: str, samples: int | None, repeats: int) -> dict[str, Any] | None:
+    command = [sys.executable, os.path.abspath(__file__), "--worker", framework, name,
+               "--repeats", str(repeats)] + ([] if samples is None else ["--samples", str(samples)])
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    for line in reversed(done.stdout.splitlines()):
+        if line.startswith(MARK):
+            return json.loads(line[len(MARK):])
+    tail = "\n".join((done.stderr or done.stdout).strip().splitlines()[-8:])
+    print(f"  [{framework} {name} failed with exit code {done.returncode}]\n{tail}",
+          file=sys.stderr, flush=True)
+    return None
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+def ratio(mine: float | None, others: list[float]) -> str:
+    others = [v for v in others if v is not None]
+    if mine is None or not others:
+        return "-"
+    return f"{mine / min(others):.2f}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--samples", type=int, default=60000)
+    parser.add_argument("--samples", type=int, default=None,
+                        help="cap on the samples of an epoch and of predict (default: real sizes)")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--only", choices=sorted(MODELS))
-    parser.add_argument("--skip", action="append", default=[],
-                        choices=["faltung", "torch", "keras"])
+    parser.add_argument("--only", choices=sorted(MODELS), action="append")
+    parser.add_argument("--skip", action="append", default=[], choices=FRAMEWORKS)
+    parser.add_argument("--worker", nargs=2, metavar=("FRAMEWORK", "MODEL"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
-    runners: dict[str, Callable[[str], list[float]]] = {}
-    if "faltung" not in args.skip:
-        import faltung
-        runners["faltung"] = lambda n: time_keras_like(faltung, n, args.samples, args.repeats)
-    if "torch" not in args.skip:
-        runners["torch"] = lambda n: time_torch(n, args.samples, args.repeats)
-    if "keras" not in args.skip:
-        os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        import keras
-        runners["keras"] = lambda n: time_keras_like(keras, n, args.samples, args.repeats)
-    names = [args.only] if args.only else list(MODELS)
-    print(f"one epoch of {args.samples} samples, median of {args.repeats}; cores: "
-          f"{os.cpu_count()}")
-    print(f"{'model':6} " + " ".join(f"{r:>9}" for r in runners) + "   faltung/best peer")
+    if args.worker:
+        framework, name = args.worker
+        spec = MODELS[name]
+        cap = args.samples or max(spec.train, spec.test)
+        result = worker(framework, name, min(spec.train, cap), args.repeats,
+                        min(spec.test, cap))
+        print(MARK + json.dumps(result), flush=True)
+        return
+    frameworks = [f for f in FRAMEWORKS if f not in args.skip]
+    names = args.only or list(MODELS)
+    cap = args.samples or max(max(s.train, s.test) for s in MODELS.values())
+    sizes = {n: min(MODELS[n].train, cap) for n in names}
+    tests = {n: min(MODELS[n].test, cap) for n in names}
+    print(f"CPU: {cpu_model()}; cores: {os.cpu_count()}; median of {args.repeats} epoch(s) "
+          "after a warm-up; each framework and model in its own process")
+    print("samples per epoch: " + ", ".join(f"{n} {sizes[n]}" for n in names)
+          + "; predict (batch 32): " + ", ".join(f"{n} {tests[n]}" for n in names),
+          flush=True)
+    results: dict[str, dict[str, dict[str, Any] | None]] = {}
     for name in names:
-        medians = {r: statistics.median(fn(name)) for r, fn in runners.items()}
-        peers = [v for r, v in medians.items() if r != "faltung"]
-        ratio = f"{medians['faltung'] / min(peers):.2f}" if peers and "faltung" in medians \
-            else "-"
-        print(f"{name:6} " + " ".join(f"{v:8.2f}s" for v in medians.values()) + f"   {ratio}",
-              flush=True)
+        results[name] = {f: spawn(f, name, args.samples, args.repeats) for f in frameworks}
+    columns = [f"{f:>8}" for f in frameworks]
+    print()
+    print(f"{'model':6} {'':8} " + " ".join(columns) + "   faltung/best peer (RSS: /torch)")
+    for name in names:
+        got = results[name]
+
+        def value(framework: str, what: str, got: Any = got) -> float | None:
+            result = got.get(framework)
+            if result is None:
+                return None
+            if what == "epoch":
+                return statistics.median(result["epochs"])
+            return result[what]
+
+        for what, label, unit in (("epoch", "epoch", "s"), ("predict", "predict", "s"),
+                                  ("rss_mb", "peak RSS", "MB")):
+            values = {f: value(f, what) for f in frameworks}
+            cells = " ".join(f"{'-':>8}" if v is None else
+                             (f"{v:6.0f}{unit}" if unit == "MB" else f"{v:7.2f}{unit}")
+                             for v in values.values())
+            peers = [values["torch"]] if what == "rss_mb" else \
+                [v for f, v in values.items() if f != "faltung"]
+            mine = values.get("faltung")
+            if what == "rss_mb" and "torch" not in values:
+                peers = []
+            print(f"{name if what == 'epoch' else '':6} {label:8} {cells}   "
+                  f"{ratio(mine, peers)}", flush=True)
 
 
 if __name__ == "__main__":
