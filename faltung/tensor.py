@@ -13,6 +13,7 @@ side by side, and ends with :func:`make_result`.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
@@ -28,6 +29,11 @@ class _GradMode(threading.local):
 
 
 _mode = _GradMode()
+
+# Profiling seam (benchmarks/profile.py): when set, ``_backpropagate`` times every node's
+# backward function and calls ``_backward_hook(op, seconds)`` with the node's ``op``. None (the
+# default) costs one local comparison per node.
+_backward_hook: Callable[[str, float], None] | None = None
 
 
 def floatx() -> np.dtype:
@@ -203,6 +209,7 @@ def _backpropagate(root: Tensor, seed: np.ndarray, wanted: set[int] | None) \
     (leaves or intermediate results)."""
     found: list[tuple[Tensor, np.ndarray]] = []
     grads: dict[int, np.ndarray] = {id(root): seed}
+    hook = _backward_hook
     for node in reversed(_topological_order(root)):
         g = grads.pop(id(node), None)
         if g is None:
@@ -213,7 +220,12 @@ def _backpropagate(root: Tensor, seed: np.ndarray, wanted: set[int] | None) \
             if wanted is None:
                 found.append((node, g))
             continue
-        parent_grads = node._backward(g)
+        if hook is None:
+            parent_grads = node._backward(g)
+        else:
+            start = time.perf_counter()
+            parent_grads = node._backward(g)
+            hook(node.op, time.perf_counter() - start)
         for parent, pg in zip(node._parents, parent_grads, strict=True):
             if pg is None or not parent.requires_grad:
                 continue
