@@ -10,6 +10,7 @@ from faltung import activations, constraints, initializers, ops, regularizers
 from faltung.layers._arguments import check_data_format
 from faltung.layers.layer import Layer, serialize
 from faltung.layers.legacy import translate
+from faltung.ops import fused as bias_activation
 from faltung.ops.conv import conv_output_length, conv_transpose_output_length
 from faltung.tensor import Tensor
 
@@ -102,6 +103,10 @@ class _Conv(Layer):
         return ops.transpose(inputs, (0, 2, 3, 1)) if self._channels_first else inputs
 
     def _finish(self, out: Tensor) -> Tensor:
+        if not self._channels_first:
+            fused = bias_activation.fuse(out, self.bias, self.activation)
+            if fused is not None:  # the same values, in place in the convolution's array
+                return fused
         if self.bias is not None:
             out = out + self.bias
         if self._channels_first:

@@ -11,6 +11,7 @@ from faltung import activations, constraints, initializers, ops, regularizers
 from faltung.layers._arguments import refuse
 from faltung.layers.layer import Layer, serialize
 from faltung.layers.legacy import translate
+from faltung.ops import fused as bias_activation
 from faltung.tensor import Tensor
 
 
@@ -72,6 +73,9 @@ class Dense(Layer):
 
     def call(self, inputs: Tensor) -> Tensor:
         out = ops.matmul(inputs, self.kernel)
+        fused = bias_activation.fuse(out, self.bias, self.activation)
+        if fused is not None:  # the same values, in place in the matmul's array
+            return fused
         if self.bias is not None:
             out = out + self.bias
         return self.activation(out)

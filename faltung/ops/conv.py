@@ -14,18 +14,23 @@ one GEMM. The backward pass follows the seminar paper (seeds/001, chapter 3) lit
 The transposed convolution is the adjoint of the convolution (seminar eqs. 2.6-2.9): its forward
 pass is the convolution's input gradient, and its backward pass is a convolution.
 
-Speed: every correlation is one GEMM. The window matrices (kh*kw times the input) come from a
-workspace of reused buffers instead of fresh allocations, the input gradient skips the rows of
-the forward padding instead of computing and cropping them, and where the correlation has far
-fewer output than input channels (the input gradient of a first layer, C = 1 or 3) it runs as
-kn2row -- one GEMM with all kernel taps, then the shifted product maps are added -- which avoids
-a window matrix kh*kw times the size of the many-channel operand.
+Speed: every correlation is a GEMM of a window matrix with the kernel. The window matrix (kh*kw
+times the input) is built and multiplied a few samples at a time, so that each chunk is still in
+the cache when the GEMM reads it, from reused workspace buffers instead of fresh allocations; the
+kernel gradient rebuilds it chunk by chunk instead of holding it from the forward pass (unless it
+is small). The input gradient skips the rows of the forward padding instead of computing and
+cropping them, and where the correlation has far fewer output than input channels (the input
+gradient of a first layer, C = 1 or 3) it runs as kn2row -- one GEMM with all kernel taps, then
+the shifted product maps are added -- which avoids a window matrix kh*kw times the size of the
+many-channel operand. Bias and activation of a Conv2D layer are applied in place in the output
+array (``faltung.ops.fused``).
 """
 
 from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Iterator
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -143,30 +148,67 @@ def _windows(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int],
                        sc), writeable=False)
 
 
-def _im2col(x: np.ndarray, kernel: tuple[int, int], pads: Pads, strides: tuple[int, int],
-            dilation: tuple[int, int]) -> tuple[np.ndarray, tuple[int, int, int]]:
-    """The window matrix of ``x`` zero-padded by ``pads``: one row per output position, one
-    column per kernel tap and channel, (N*OH*OW, KH*KW*C). A workspace buffer, filled by one
-    copy from the strided view of the windows (rows of KW*C contiguous values)."""
+# Window matrices are built and multiplied a few samples at a time: a chunk of about this many
+# bytes is still in the cache when the GEMM reads it, where a whole-batch window matrix (9x the
+# input) would make a round trip through memory. Measured on a 2-core EPYC: 25-33 % off the
+# forward pass of a 3x3 conv on 32x32x32 maps (batch 32) and on 28x28x32 maps (batch 128).
+CHUNK_BYTES = 4 * 2**20
+
+
+def _window_chunks(x: np.ndarray, kernel: tuple[int, int], pads: Pads,
+                   strides: tuple[int, int], dilation: tuple[int, int], keep: bool = False) \
+        -> Iterator[tuple[int, int, np.ndarray]]:
+    """The window matrix of ``x`` zero-padded by ``pads`` (one row per output position, one
+    column per kernel tap and channel: (N*OH*OW, KH*KW*C)), handed out in chunks of whole
+    samples: yields ``(first_row, end_row, columns)``. ``columns`` is a reused workspace buffer,
+    valid until the next chunk; each is filled by one copy from the strided view of the windows.
+    With ``keep``, a window matrix that fits in one chunk is not given back: the caller owns it
+    (and gives it back to the workspace when done)."""
     padded, owned = _pad(x, pads)
     windows = _windows(padded, kernel, strides, dilation)
-    columns = _workspace.take(windows.shape, padded.dtype)
-    np.copyto(columns, windows)
-    if owned:
-        _workspace.give(padded)
     n, oh, ow = windows.shape[:3]
-    return columns.reshape(n * oh * ow, -1), (n, oh, ow)
+    per_sample = oh * ow * math.prod(windows.shape[3:])
+    step = max(1, min(n, CHUNK_BYTES // max(per_sample * padded.itemsize, 1)))
+    buffer = _workspace.take((step, *windows.shape[1:]), padded.dtype)
+    try:
+        for first in range(0, n, step):
+            last = min(n, first + step)
+            columns = buffer[:last - first]
+            np.copyto(columns, windows[first:last])
+            yield first * oh * ow, last * oh * ow, columns.reshape((last - first) * oh * ow, -1)
+    finally:
+        if not (keep and step >= n):
+            _workspace.give(buffer)
+        if owned:
+            _workspace.give(padded)
+
+
+def _output_size(x: np.ndarray, kernel: tuple[int, int], pads: Pads, strides: tuple[int, int],
+                 dilation: tuple[int, int]) -> tuple[int, int]:
+    sizes = []
+    for axis in range(2):
+        padded = x.shape[1 + axis] + sum(pads[axis])
+        sizes.append((padded - dilation[axis] * (kernel[axis] - 1) - 1) // strides[axis] + 1)
+    return sizes[0], sizes[1]
 
 
 def _correlate(x: np.ndarray, kernel: np.ndarray, pads: Pads, strides: tuple[int, int],
-               dilation: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+               dilation: tuple[int, int], keep: bool = False) \
+        -> tuple[np.ndarray, np.ndarray | None]:
     """Cross-correlation of an NHWC input, zero-padded by ``pads``, with a (KH, KW, C, O)
-    kernel: im2col, then one GEMM. Returns the output and the window matrix (a workspace
-    buffer: give it back when done, or keep it for the kernel gradient)."""
+    kernel: im2col, then a GEMM, chunk by chunk of samples (see ``CHUNK_BYTES``). Returns the
+    output and, with ``keep``, the window matrix if it fitted in one chunk (a workspace buffer,
+    reused by the kernel gradient instead of being built again), else None."""
     kh, kw, c, o = kernel.shape
-    columns, (n, oh, ow) = _im2col(x, (kh, kw), pads, strides, dilation)
-    out = columns @ kernel.reshape(kh * kw * c, o)
-    return out.reshape(n, oh, ow, o), columns
+    oh, ow = _output_size(x, (kh, kw), pads, strides, dilation)
+    out = np.empty((x.shape[0], oh, ow, o), dtype=np.result_type(x, kernel))
+    rows = out.reshape(-1, o)
+    matrix = kernel.reshape(kh * kw * c, o)
+    kept = None
+    for first, last, columns in _window_chunks(x, (kh, kw), pads, strides, dilation, keep):
+        np.matmul(columns, matrix, out=rows[first:last])
+        kept = columns if first == 0 and last == len(rows) and keep else None
+    return out, kept
 
 
 def _correlate_by_taps(x: np.ndarray, kernel: np.ndarray, pads: Pads,
@@ -200,13 +242,29 @@ def _correlate_by_taps(x: np.ndarray, kernel: np.ndarray, pads: Pads,
     return np.ascontiguousarray(out.transpose(1, 2, 3, 0))
 
 
-def _kernel_gradient(columns: np.ndarray, grad_out: np.ndarray,
-                     kernel_shape: tuple[int, ...]) -> np.ndarray:
+def _kernel_gradient(x: np.ndarray, grad_out: np.ndarray, kernel_shape: tuple[int, ...],
+                     pads: Pads, strides: tuple[int, int], dilation: tuple[int, int],
+                     columns: np.ndarray | None = None) -> np.ndarray:
     """Seminar eq. 3.6: dF = X * dO. Each kernel tap is the sum over all output positions of the
-    input value under that tap times the output gradient, i.e. the window matrix of X (already
-    built in the forward pass) times dO."""
+    input value under that tap times the output gradient, i.e. the window matrix of X times dO.
+    ``columns`` is that window matrix if the forward pass kept it (small inputs); otherwise it
+    is rebuilt chunk by chunk and the products summed (a copy is cheaper than holding 9x the
+    input in memory until the backward pass)."""
     o = kernel_shape[-1]
-    return (columns.T @ grad_out.reshape(-1, o)).reshape(kernel_shape)
+    grads = grad_out.reshape(-1, o)
+    if columns is not None:
+        return (columns.T @ grads).reshape(kernel_shape)
+    total = partial = None
+    for first, last, chunk in _window_chunks(x, kernel_shape[:2], pads, strides, dilation):
+        if total is None:
+            total = chunk.T @ grads[first:last]
+            partial = np.empty_like(total)
+        else:
+            np.matmul(chunk.T, grads[first:last], out=partial)
+            total += partial
+    if total is None:  # an empty batch
+        return np.zeros(kernel_shape, dtype=np.result_type(x, grad_out))
+    return total.reshape(kernel_shape)
 
 
 def _full_convolution(grad_out: np.ndarray, kernel: np.ndarray, in_hw: tuple[int, int],
@@ -238,9 +296,7 @@ def _full_convolution(grad_out: np.ndarray, kernel: np.ndarray, in_hw: tuple[int
     if 4 * c <= o:
         out = _correlate_by_taps(spread, flipped, full_pads, dilation)
     else:
-        out, columns = _correlate(spread, np.ascontiguousarray(flipped), full_pads, (1, 1),
-                                  dilation)
-        _workspace.give(columns)
+        out, _ = _correlate(spread, np.ascontiguousarray(flipped), full_pads, (1, 1), dilation)
     if owned:
         _workspace.give(spread)
     return out
@@ -268,21 +324,21 @@ def conv2d(x: Tensor, kernel: Tensor, strides: int | tuple[int, int] = 1,
         if x.shape[axis] + sum(pads[axis - 1]) < effective:
             raise ValueError(f"conv2d: input of shape {x.shape} is smaller than the kernel "
                              f"{kernel.shape[:2]} (dilation {dilation}) with padding 'valid'")
-    out, columns = _correlate(x.data, kernel.data, pads, strides, dilation)
-    # The window matrix is kept for the kernel gradient (eq. 3.6) only if one will be asked for.
-    kept = [columns] if is_grad_enabled() and kernel.requires_grad else [None]
-    if kept[0] is None:
-        _workspace.give(columns)
+    # A window matrix small enough for one chunk is kept for the kernel gradient (eq. 3.6) if
+    # one will be asked for; a larger one is rebuilt chunk by chunk in the backward pass.
+    out, columns = _correlate(x.data, kernel.data, pads, strides, dilation,
+                              keep=is_grad_enabled() and kernel.requires_grad)
+    kept = [columns]
 
     def backward(g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         g_x = g_kernel = None
         if kernel.requires_grad:
             columns = kept[0]
-            if columns is None:  # a second backward pass through the same graph
-                columns, _ = _im2col(x.data, kernel.shape[:2], pads, strides, dilation)
-            g_kernel = _kernel_gradient(columns, g, kernel.shape)
-            kept[0] = None
-            _workspace.give(columns)
+            kept[0] = None  # a second backward pass through the same graph rebuilds it
+            g_kernel = _kernel_gradient(x.data, g, kernel.shape, pads, strides, dilation,
+                                        columns)
+            if columns is not None:
+                _workspace.give(columns)
         if x.requires_grad:
             g_x = _full_convolution(g, kernel.data, x.shape[1:3], pads, strides, dilation)
         return g_x, g_kernel
@@ -335,14 +391,11 @@ def conv2d_transpose(x: Tensor, kernel: Tensor, strides: int | tuple[int, int] =
     def backward(g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         g_x = g_kernel = None
         if x.requires_grad:
-            g_x, columns = _correlate(g, kernel.data, pads, strides, dilation)
-        else:
-            columns, _ = _im2col(g, kernel.shape[:2], pads, strides, dilation)
+            g_x, _ = _correlate(g, kernel.data, pads, strides, dilation)
         if kernel.requires_grad:
             # <conv2d_transpose(x, F), g> = <x, conv2d(g, F)>, so dF is the conv2d kernel
             # gradient (eq. 3.6) with g as the input and x as the output gradient.
-            g_kernel = _kernel_gradient(columns, x.data, kernel.shape)
-        _workspace.give(columns)
+            g_kernel = _kernel_gradient(g, x.data, kernel.shape, pads, strides, dilation)
         return g_x, g_kernel
 
     return make_result(out, (x, kernel), backward, "conv2d_transpose")

@@ -1,0 +1,177 @@
+"""The fast paths of the convolution and dense layers against their readable references.
+
+* Chunked im2col (``faltung.ops.conv.CHUNK_BYTES``): the window matrix is built and multiplied a
+  few samples at a time, and rebuilt chunk by chunk for the kernel gradient. Every chunking must
+  give what one whole-batch window matrix gives: checked with one sample per chunk against one
+  chunk for the whole batch, forward and both gradients, in float64 (the same products summed
+  in another order: agreement to 1e-12 relative) and with finite differences.
+* ``bias_activation`` (``faltung.ops.fused``): the bias and activation of a Dense/Conv layer
+  done in place in the GEMM's array. The values must be bit for bit those of the separate ops
+  (the same floating-point operations in the same order), forward and backward.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+import pytest
+
+from faltung import Tensor, activations, layers, ops
+from faltung.gradcheck import gradient_error
+from faltung.ops import fused
+
+# the module (``faltung.ops.conv`` the attribute is keras.ops.conv, the function)
+conv = importlib.import_module("faltung.ops.conv")
+
+CONV_CASES = [  # (n, h, w, c, o, kernel, strides, dilation, padding)
+    (5, 7, 6, 3, 4, (3, 3), (1, 1), (1, 1), "same"),
+    (4, 8, 7, 2, 3, (3, 2), (2, 2), (1, 1), "valid"),
+    (3, 9, 9, 4, 2, (3, 3), (1, 1), (2, 2), "same"),
+    (6, 6, 5, 1, 5, (2, 2), (2, 1), (1, 1), "same"),
+    (3, 5, 5, 8, 2, (3, 3), (1, 1), (1, 1), "valid"),  # few output channels: kn2row input grad
+]
+
+
+def _conv_with_grads(x: np.ndarray, k: np.ndarray, strides, dilation, padding, g: np.ndarray):
+    xt, kt = Tensor(x, requires_grad=True), Tensor(k, requires_grad=True)
+    out = conv.conv2d(xt, kt, strides, padding, dilation)
+    out.backward(g)
+    return out.data, xt.grad, kt.grad
+
+
+@pytest.mark.parametrize("n, h, w, c, o, kernel, strides, dilation, padding", CONV_CASES)
+def test_chunked_conv2d_equals_one_window_matrix(monkeypatch, n, h, w, c, o, kernel, strides,
+                                                 dilation, padding) -> None:
+    rng = np.random.default_rng(n * h + c)
+    x = rng.standard_normal((n, h, w, c))
+    k = rng.standard_normal((*kernel, c, o))
+    shape = conv.conv2d(Tensor(x), Tensor(k), strides, padding, dilation).shape
+    g = rng.standard_normal(shape)
+    monkeypatch.setattr(conv, "CHUNK_BYTES", 2**40)  # one chunk: the whole window matrix
+    whole = _conv_with_grads(x, k, strides, dilation, padding, g)
+    monkeypatch.setattr(conv, "CHUNK_BYTES", 1)  # one sample per chunk
+    chunked = _conv_with_grads(x, k, strides, dilation, padding, g)
+    for reference, value in zip(whole, chunked, strict=True):
+        np.testing.assert_allclose(value, reference, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("n, h, w, c, o, kernel, strides, dilation, padding", CONV_CASES[:3])
+def test_chunked_conv2d_gradients_by_finite_differences(monkeypatch, n, h, w, c, o, kernel,
+                                                        strides, dilation, padding) -> None:
+    monkeypatch.setattr(conv, "CHUNK_BYTES", 1)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, h, w, c))
+    k = rng.standard_normal((*kernel, c, o))
+    error = gradient_error(lambda a, b: conv.conv2d(a, b, strides, padding, dilation),
+                           (Tensor(x), Tensor(k)))
+    assert error < 1e-6, f"relative gradient error {error:.3g}"
+
+
+def test_chunked_conv2d_transpose_equals_one_window_matrix(monkeypatch) -> None:
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 5, 6, 3))
+    k = rng.standard_normal((3, 3, 2, 3))
+    results = []
+    for chunk in (2**40, 1):
+        monkeypatch.setattr(conv, "CHUNK_BYTES", chunk)
+        xt, kt = Tensor(x, requires_grad=True), Tensor(k, requires_grad=True)
+        out = conv.conv2d_transpose(xt, kt, (2, 2), "same")
+        out.backward(np.cos(np.arange(out.size)).reshape(out.shape))
+        results.append((out.data, xt.grad, kt.grad))
+    for reference, value in zip(*results, strict=True):
+        np.testing.assert_allclose(value, reference, rtol=1e-12, atol=1e-12)
+
+
+def test_chunked_conv2d_of_an_empty_batch() -> None:
+    k = Tensor(np.ones((3, 3, 2, 4)), requires_grad=True)
+    x = Tensor(np.ones((0, 5, 5, 2)), requires_grad=True)
+    out = conv.conv2d(x, k, 1, "same")
+    out.backward(np.ones(out.shape))
+    assert out.shape == (0, 5, 5, 4)
+    np.testing.assert_array_equal(k.grad, np.zeros((3, 3, 2, 4)))
+
+
+def _separate(z: np.ndarray, b: np.ndarray, activation: str, g: np.ndarray):
+    zt, bt = Tensor(z.copy(), requires_grad=True), Tensor(b, requires_grad=True)
+    out = getattr(ops, activation)(zt + bt) if activation != "linear" else zt + bt
+    out.backward(g)
+    return out.data, zt.grad, bt.grad
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation", fused.FUSABLE)
+def test_bias_activation_is_bit_for_bit_the_separate_ops(activation, dtype) -> None:
+    rng = np.random.default_rng(1)
+    z = rng.standard_normal((4, 3, 5)).astype(dtype)
+    z[0, 0, :2] = 0.0  # relu at exactly 0: gradient 0, as the separate op
+    b = rng.standard_normal(5).astype(dtype)
+    b[:2] = 0.0
+    g = rng.standard_normal(z.shape).astype(dtype)
+    expected = _separate(z, b, activation, g)
+    zt, bt = Tensor(z.copy(), requires_grad=True), Tensor(b, requires_grad=True)
+    out = fused.bias_activation(zt, bt, activation)
+    out.backward(g)
+    for reference, value in zip(expected, (out.data, zt.grad, bt.grad), strict=True):
+        assert value.dtype == reference.dtype
+        np.testing.assert_array_equal(value, reference)
+
+
+@pytest.mark.parametrize("activation", fused.FUSABLE)
+def test_bias_activation_gradients_by_finite_differences(activation) -> None:
+    rng = np.random.default_rng(2)
+    z, b = rng.standard_normal((3, 4)) + 0.05, rng.standard_normal(4)
+    # the op works in place in z's array: give it a fresh one each time, as a layer does
+    error = gradient_error(
+        lambda zt, bt: fused.bias_activation(zt * 1.0, bt, activation),
+        (Tensor(z), Tensor(b)))
+    assert error < 1e-6, f"relative gradient error {error:.3g}"
+
+
+def test_bias_activation_refuses_what_it_cannot_fuse() -> None:
+    z = Tensor(np.zeros((2, 3), dtype=np.float32))
+    with pytest.raises(ValueError, match="activation must be one of"):
+        fused.bias_activation(z, None, "sigmoid")
+    with pytest.raises(ValueError, match=r"bias must have shape \(3,\)"):
+        fused.bias_activation(z, Tensor(np.zeros(4, dtype=np.float32)), "relu")
+
+
+def test_fuse_only_takes_fresh_gemm_results_and_output_free_activations() -> None:
+    x = Tensor(np.ones((2, 3), dtype=np.float32))
+    w = Tensor(np.ones((3, 4), dtype=np.float32))
+    b = Tensor(np.ones(4, dtype=np.float32))
+    assert fused.fuse(ops.matmul(x, w), b, activations.relu).op == "bias_relu"
+    # sigmoid/softmax keep their logits for the losses: not fused
+    assert fused.fuse(ops.matmul(x, w), b, activations.sigmoid) is None
+    assert fused.fuse(ops.matmul(x, w), b, activations.softmax) is None
+    # a result that is not a fresh GEMM array (here the sum of two tensors) is never overwritten
+    assert fused.fuse(x + x, Tensor(np.ones(3, dtype=np.float32)), activations.relu) is None
+    # a bias of another dtype goes the separate way (NumPy's promotion)
+    assert fused.fuse(ops.matmul(x, w), Tensor(np.ones(4)), activations.relu) is None
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "linear", "sigmoid", "softmax"])
+@pytest.mark.parametrize("kind", ["dense", "conv2d"])
+def test_layers_give_the_same_values_and_gradients_fused_or_not(kind, activation) -> None:
+    rng = np.random.default_rng(4)
+    if kind == "dense":
+        layer = layers.Dense(5, activation=activation)
+        x = rng.standard_normal((6, 4)).astype(np.float32)
+    else:
+        layer = layers.Conv2D(3, 3, padding="same", activation=activation)
+        x = rng.standard_normal((2, 5, 5, 2)).astype(np.float32)
+    layer.build(x.shape)
+    layer.bias.assign(rng.standard_normal(layer.bias.shape).astype(np.float32))
+    out = layer(Tensor(x))
+    g = rng.standard_normal(out.shape).astype(np.float32)
+    out.backward(g)
+    got = (out.data.copy(), layer.kernel.grad.copy(), layer.bias.grad.copy())
+    layer.kernel.grad = layer.bias.grad = None
+    # the unfused reference, written out with the separate ops
+    product = (ops.matmul(Tensor(x), layer.kernel) if kind == "dense"
+               else conv.conv2d(Tensor(x), layer.kernel, 1, "same"))
+    reference = activations.get(activation)(product + layer.bias)
+    reference.backward(g)
+    expected = (reference.data, layer.kernel.grad, layer.bias.grad)
+    for value, wanted in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(value, wanted)
