@@ -1,5 +1,6 @@
-"""The fast LSTM recurrence (gate-major buffers, in-place gate math) against the readable
-reference op, forward and backward; finite differences with a sequence mask; the in-place
+"""The fast LSTM recurrence (gate-major buffers, in-place gate math) and the LSTM layer's op
+with its input projection fused in, against the readable reference op (and the projection
+built from ops), forward and backward; finite differences with a sequence mask; the in-place
 sigmoid at the extremes.
 
 Tolerances: in float64 both paths evaluate the same formulas, only the sigmoid of a negative
@@ -15,6 +16,7 @@ import warnings
 import numpy as np
 import pytest
 
+from faltung import ops
 from faltung.gradcheck import gradient_error
 from faltung.ops import recurrent as fused
 from faltung.ops.activation import _stable_sigmoid
@@ -130,3 +132,103 @@ def test_inplace_sigmoid_matches_stable_sigmoid(dtype: type) -> None:
     info = np.finfo(dtype)
     np.testing.assert_allclose(got, expected, rtol=4 * info.eps, atol=info.tiny)
     assert got[z == -1e4][0] == 0 and got[z == 1e4][0] == 1
+
+
+# -- the projection and the recurrence as one op ----------------------------------------------
+
+def _projected_reference(x: Tensor, kernel: Tensor, bias: Tensor | None, recurrent: Tensor,
+                         h0: Tensor, c0: Tensor, input_mask: np.ndarray | None,
+                         recurrent_mask: np.ndarray | None, mask: np.ndarray | None) -> Tensor:
+    """The layer's unfused route: the projection from ops, then the reference recurrence."""
+    units = recurrent.shape[0]
+    if input_mask is None:
+        xz = ops.matmul(x, kernel)
+    elif input_mask.ndim == 2:
+        xz = ops.matmul(x * Tensor(input_mask[:, None, :]), kernel)
+    else:
+        xz = ops.concatenate([ops.matmul(x * Tensor(input_mask[g][:, None, :]),
+                                         kernel[:, g * units:(g + 1) * units])
+                              for g in range(4)], axis=-1)
+    if bias is not None:
+        xz = xz + bias
+    return fused._lstm_reference(xz, recurrent, h0, c0, recurrent_mask=recurrent_mask, mask=mask)
+
+
+def _projected_inputs(dtype: type, dropout: str, use_bias: bool, seed: int = 0) \
+        -> tuple[list[np.ndarray], np.ndarray | None]:
+    r = np.random.default_rng(seed)
+    batch, steps, features, units = 4, 6, 5, 3
+    arrays = [r.standard_normal((batch, steps, features)),
+              0.6 * r.standard_normal((features, 4 * units)),
+              r.standard_normal(4 * units) if use_bias else None,
+              0.5 * r.standard_normal((units, 4 * units)),
+              r.standard_normal((batch, units)), r.standard_normal((batch, units))]
+    arrays = [None if a is None else a.astype(dtype) for a in arrays]
+    input_mask = None
+    if dropout != "none":
+        shape = (batch, features) if dropout == "shared" else (4, batch, features)
+        input_mask = ((r.random(shape) < 0.7) / 0.7).astype(dtype)
+    return arrays, input_mask
+
+
+def _run_projected(op: object, arrays: list[np.ndarray | None], input_mask: np.ndarray | None,
+                   recurrent_mask: np.ndarray | None, seq: np.ndarray | None,
+                   x_grad: bool = True) -> list[np.ndarray | None]:
+    tensors = [None if a is None else Tensor(a.copy(), requires_grad=True) for a in arrays]
+    tensors[0].requires_grad = x_grad
+    out = op(*tensors, input_mask, recurrent_mask, seq)
+    grad_out = np.random.default_rng(9).standard_normal(out.shape).astype(out.dtype)
+    (out * Tensor(grad_out)).sum().backward()
+    return [out.data] + [None if t is None else t.grad for t in tensors]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("dropout", ["none", "shared", "per_gate"])
+@pytest.mark.parametrize("use_bias", [True, False])
+@pytest.mark.parametrize("sequence", ["none", "random"])
+def test_lstm_projected_equals_projection_then_reference(dtype: type, dropout: str,
+                                                         use_bias: bool, sequence: str) -> None:
+    arrays, input_mask = _projected_inputs(dtype, dropout, use_bias)
+    recurrent = "none" if dropout == "none" else dropout  # the layer draws both alike
+    _, recurrent_mask, seq = _inputs(dtype, 4, 6, 3, recurrent, sequence, seed=2)
+    fast = _run_projected(fused.lstm_projected, arrays, input_mask, recurrent_mask, seq)
+    reference = _run_projected(_projected_reference, arrays, input_mask, recurrent_mask, seq)
+    names = ["output", "d x", "d kernel", "d bias", "d recurrent kernel", "d h0", "d c0"]
+    for name, a, b in zip(names, fast, reference):
+        if b is None:
+            assert a is None, name
+            continue
+        assert a.dtype == b.dtype == dtype and a.shape == b.shape, name
+        np.testing.assert_allclose(a, b, rtol=0, atol=TOLERANCE[dtype], err_msg=name)
+
+
+def test_lstm_projected_without_input_gradient() -> None:
+    arrays, input_mask = _projected_inputs(np.float64, "per_gate", True, seed=3)
+    _, recurrent_mask, _ = _inputs(np.float64, 4, 6, 3, "per_gate", "none", seed=4)
+    fast = _run_projected(fused.lstm_projected, arrays, input_mask, recurrent_mask, None,
+                          x_grad=False)
+    reference = _run_projected(_projected_reference, arrays, input_mask, recurrent_mask, None)
+    assert fast[1] is None
+    for a, b in zip(fast[2:], reference[2:]):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("dropout", ["none", "shared", "per_gate"])
+def test_lstm_projected_gradient(dropout: str) -> None:
+    arrays, input_mask = _projected_inputs(np.float64, dropout, True, seed=5)
+    _, recurrent_mask, seq = _inputs(np.float64, 4, 6, 3, dropout, "random", seed=6)
+    err = gradient_error(lambda *a: fused.lstm_projected(*a, input_mask, recurrent_mask, seq),
+                         arrays)
+    assert err < 1e-6
+
+
+def test_lstm_projected_errors() -> None:
+    arrays, _ = _projected_inputs(np.float32, "none", True)
+    tensors = [Tensor(a) for a in arrays]
+    with pytest.raises(ValueError, match="input_mask must have shape"):
+        fused.lstm_projected(*tensors, input_mask=np.ones((3, 4, 5), np.float32))
+    with pytest.raises(ValueError, match="kernel must have shape"):
+        fused.lstm_projected(tensors[0], tensors[3], *tensors[2:])
+    with pytest.raises(ValueError, match="bias must have shape"):
+        fused.lstm_projected(tensors[0], tensors[1], Tensor(np.ones(5, np.float32)),
+                             *tensors[3:])

@@ -5,7 +5,8 @@ gates * units), ``recurrent_kernel`` (units, gates * units), ``bias``; gate orde
 the LSTM and z, r, h for the GRU), so ``set_weights(keras_model.get_weights())`` carries a
 trained Keras model over. The input projection of all time steps is one matmul; the recurrence
 runs in a fused op of :mod:`faltung.ops.recurrent` whose backward is hand-written
-backpropagation through time. An activation the fused ops do not know (anything but tanh,
+backpropagation through time (the LSTM with tanh and sigmoid: projection and recurrence in one
+op, ``lstm_projected``). An activation the fused ops do not know (anything but tanh,
 sigmoid, relu, linear, hard_sigmoid) and the GRU with ``reset_after=False`` run a time loop built
 from faltung ops instead, whose backward pass is automatic.
 
@@ -204,8 +205,7 @@ class _RNN(Layer):
                                         x.dtype)
         recurrent_mask = self._dropout_mask(training, self.recurrent_dropout, count,
                                             (batch, self.units), x.dtype)
-        xz = self._project(x, input_mask)
-        sequence, final = self._recur(xz, states, recurrent_mask, mask)
+        sequence, final = self._project_and_recur(x, states, input_mask, recurrent_mask, mask)
         if mask is None:
             output = sequence if self.return_sequences else final[0]
         else:  # Keras's output of a masked step: the last valid output (zeros before any)
@@ -223,6 +223,12 @@ class _RNN(Layer):
         full = shape if count is None else (count, *shape)
         keep = 1.0 - rate
         return (rng.random(full) < keep).astype(dtype) / dtype.type(keep)
+
+    def _project_and_recur(self, x: Tensor, states: list[Tensor], input_mask: np.ndarray | None,
+                           recurrent_mask: np.ndarray | None, mask: np.ndarray | None) \
+            -> tuple[Tensor, list[Tensor]]:
+        """The input projection of all steps, then the recurrence (:meth:`_recur`)."""
+        return self._recur(self._project(x, input_mask), states, recurrent_mask, mask)
 
     def _input_bias(self) -> Tensor | None:
         return self.bias
@@ -369,6 +375,20 @@ class LSTM(_RNN):
                                        np.ones((units,), dtype=dtype),
                                        np.asarray(base((2 * units,), dtype=dtype))])
         self._build_kernels(features, (4 * self.units,), bias_initializer)
+
+    def _project_and_recur(self, x: Tensor, states: list[Tensor], input_mask: np.ndarray | None,
+                           recurrent_mask: np.ndarray | None, mask: np.ndarray | None) \
+            -> tuple[Tensor, list[Tensor]]:
+        """With tanh and sigmoid (Keras's defaults) the projection and the recurrence are one op,
+        :func:`faltung.ops.recurrent.lstm_projected`; otherwise as the other layers."""
+        if self._fused_name(self.activation) != "tanh" or \
+                self._fused_name(self.recurrent_activation) != "sigmoid":
+            return super()._project_and_recur(x, states, input_mask, recurrent_mask, mask)
+        u = self.units
+        out = fused.lstm_projected(x, self.kernel, self.bias, self.recurrent_kernel, states[0],
+                                   states[1], input_mask, recurrent_mask, mask=mask)
+        hs = out[:, :, :u] if self.return_sequences else None
+        return hs, [out[:, -1, :u], out[:, -1, u:]]
 
     def _recur(self, xz: Tensor, states: list[Tensor], recurrent_mask: np.ndarray | None,
                mask: np.ndarray | None) -> tuple[Tensor, list[Tensor]]:

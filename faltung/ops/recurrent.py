@@ -15,6 +15,10 @@ carried over unchanged (Keras's ``backend.rnn`` with a mask); the op returns the
 the layer derives Keras's outputs of masked steps from them. Activations are given by Keras
 name; those whose derivative is a function of their output are supported
 (``FUSED_ACTIVATIONS``).
+
+The LSTM with tanh and sigmoid (Keras's defaults) has a fast path (:func:`lstm`; the readable
+op is ``_lstm_reference``, which the fast one is tested against), and
+:func:`lstm_projected` runs the layer's input projection and that recurrence as one op.
 """
 
 from __future__ import annotations
@@ -276,49 +280,36 @@ def _sigmoid_inplace(z: np.ndarray) -> None:
 _LSTM_ORDER = [0, 1, 3, 2]
 
 
-def lstm(xz: Tensor, recurrent_kernel: Tensor, h0: Tensor, c0: Tensor,
-         activation: str = "tanh", recurrent_activation: str = "sigmoid",
-         recurrent_mask: np.ndarray | None = None, mask: np.ndarray | None = None) -> Tensor:
-    """Hidden and cell states of an LSTM, (batch, time, 2 * units): h_t then c_t on the last axis;
-    the formulas are :func:`_lstm_reference`'s.
+def _recurrent_masks(op: str, recurrent_kernel: np.ndarray, recurrent_mask: object,
+                     batch: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    """The recurrent kernel per gate in the fast LSTM's order, (4, n, units), and the
+    recurrent mask as an array (per gate in the same order) or None; whether it is per gate."""
+    n = recurrent_kernel.shape[0]
+    split = np.ascontiguousarray(recurrent_kernel.astype(dtype, copy=False)
+                                 .reshape(n, 4, n).transpose(1, 0, 2)[_LSTM_ORDER])
+    if recurrent_mask is None:
+        return split, None, False
+    rmask = np.asarray(recurrent_mask, dtype=dtype)
+    if rmask.shape not in ((batch, n), (4, batch, n)):
+        raise ValueError(f"{op}: recurrent_mask must have shape {(batch, n)} or "
+                         f"{(4, batch, n)}, got {rmask.shape}")
+    if rmask.ndim == 3:
+        return split, np.ascontiguousarray(rmask[_LSTM_ORDER]), True
+    return split, rmask, False
 
-    With tanh and sigmoid (Keras's defaults) a fast path computes the same: every buffer is
-    allocated once per call, gate-major as (gate, time, batch, units) with the gates in the order
-    i, f, o, c; a step is one GEMM for the recurrent part of all four gates (a batch of four
-    with per-gate recurrent dropout), one in-place sigmoid over the three sigmoid gates, one
-    in-place tanh and a few ufuncs writing into preallocated buffers. Backpropagation through
-    time reuses that layout, and the recurrent kernel's gradient is one GEMM per gate over all
-    steps. Other activations run the reference."""
-    if activation != "tanh" or recurrent_activation != "sigmoid":
-        return _lstm_reference(xz, recurrent_kernel, h0, c0, activation, recurrent_activation,
-                               recurrent_mask, mask)
-    op = "lstm"
-    xz, recurrent_kernel = as_tensor(xz), as_tensor(recurrent_kernel)
-    h0, c0 = as_tensor(h0), as_tensor(c0)
-    n = _check(op, xz, recurrent_kernel, 4, [h0, c0])
-    batch, steps, _ = xz.shape
-    dtype = xz.data.dtype
-    order = _LSTM_ORDER
-    # the recurrent kernel per gate, internal order: (4, n, units), and (n, 4 units) side by side
-    split = np.ascontiguousarray(recurrent_kernel.data.astype(dtype, copy=False)
-                                 .reshape(n, 4, n).transpose(1, 0, 2)[order])
-    rmask = None
-    if recurrent_mask is not None:
-        rmask = np.asarray(recurrent_mask, dtype=dtype)
-        if rmask.shape not in ((batch, n), (4, batch, n)):
-            raise ValueError(f"{op}: recurrent_mask must have shape {(batch, n)} or "
-                             f"{(4, batch, n)}, got {rmask.shape}")
-    per_gate = rmask is not None and rmask.ndim == 3
-    if per_gate:
-        rmask = np.ascontiguousarray(rmask[order])
+
+def _lstm_fast(gates: np.ndarray, split: np.ndarray, rmask: np.ndarray | None, per_gate: bool,
+               keep: np.ndarray | None, h0: np.ndarray, c0: np.ndarray) \
+        -> tuple[np.ndarray, Callable[[np.ndarray], tuple[np.ndarray, ...]]]:
+    """The fast recurrence on ``gates`` (4, time, batch, units), the input part of the gates'
+    pre-activations in the order i, f, o, c, which it overwrites with the activations.
+    Returns the (time, batch, 2 units) states h_t, c_t and the backward function
+    g (time, batch, 2 units) -> (d gates in the same layout, d kernel (n, 4 n) in Keras's
+    order, d h0, d c0)."""
+    _, steps, batch, n = gates.shape
+    dtype = gates.dtype
     wide = None if per_gate else np.ascontiguousarray(split.transpose(1, 0, 2)).reshape(n, 4 * n)
-    keep = _step_mask(op, mask, batch, steps, dtype)
     off = None if keep is None else keep == 0  # (time, batch, 1): samples whose step is masked
-
-    gates = np.empty((4, steps, batch, n), dtype=dtype)  # pre-activations, then activations
-    x4 = xz.data.reshape(batch, steps, 4, n)
-    for k, g in enumerate(order):
-        gates[k] = x4[:, :, g].transpose(1, 0, 2)
     # the recurrent GEMM's inputs h_{t-1} (times the mask), kept for the kernel's gradient
     hm = np.empty((4, steps, batch, n) if per_gate else (steps, batch, n), dtype=dtype)
     out = np.empty((steps, batch, 2 * n), dtype=dtype)
@@ -330,8 +321,7 @@ def lstm(xz: Tensor, recurrent_kernel: Tensor, h0: Tensor, c0: Tensor,
         z_wide = np.empty((batch, 4 * n), dtype=dtype)
         z = z_wide.reshape(batch, 4, n).transpose(1, 0, 2)
     tmp = np.empty((batch, n), dtype=dtype)
-    h_prev = h0.data.astype(dtype, copy=False)
-    c_prev = c0.data.astype(dtype, copy=False)
+    h_prev, c_prev = h0, c0
     with np.errstate(over="ignore"):
         for t in range(steps):
             if per_gate:
@@ -360,7 +350,6 @@ def lstm(xz: Tensor, recurrent_kernel: Tensor, h0: Tensor, c0: Tensor,
             h_prev, c_prev = h, c
 
     def backward(g_out: np.ndarray) -> tuple[np.ndarray, ...]:
-        g_out = g_out.transpose(1, 0, 2)
         dgates = np.empty_like(gates)
         dh = np.zeros((batch, n), dtype=dtype)
         dc = np.zeros((batch, n), dtype=dtype)
@@ -380,7 +369,7 @@ def lstm(xz: Tensor, recurrent_kernel: Tensor, h0: Tensor, c0: Tensor,
             i, f, o, g = gt
             di, df, do, dg = dgt
             a = acs[t]
-            c_prev = cs[t - 1] if t else c0.data
+            c_prev = cs[t - 1] if t else c0
             dh += g_out[t, :, :n]
             dc += g_out[t, :, n:]
             if keep is not None:  # what passes the masked samples' step unchanged
@@ -422,16 +411,158 @@ def lstm(xz: Tensor, recurrent_kernel: Tensor, h0: Tensor, c0: Tensor,
             if keep is not None:
                 dh += dh_skip
                 dc += dc_skip
-        dxz = np.empty((batch, steps, 4, n), dtype=dtype)
         grad = np.empty((n, 4, n), dtype=dtype)
         rows = steps * batch
-        for k, gate in enumerate(order):
-            dxz[:, :, gate] = dgates[k].transpose(1, 0, 2)
+        for k, gate in enumerate(_LSTM_ORDER):
             left = (hm[k] if per_gate else hm).reshape(rows, n)
             grad[:, gate] = left.T @ dgates[k].reshape(rows, n)
-        return dxz.reshape(batch, steps, 4 * n), grad.reshape(n, 4 * n), dh, dc
+        return dgates, grad.reshape(n, 4 * n), dh, dc
+
+    return out, backward
+
+
+def lstm(xz: Tensor, recurrent_kernel: Tensor, h0: Tensor, c0: Tensor,
+         activation: str = "tanh", recurrent_activation: str = "sigmoid",
+         recurrent_mask: np.ndarray | None = None, mask: np.ndarray | None = None) -> Tensor:
+    """Hidden and cell states of an LSTM, (batch, time, 2 * units): h_t then c_t on the last axis;
+    the formulas are :func:`_lstm_reference`'s.
+
+    With tanh and sigmoid (Keras's defaults) a fast path computes the same: every buffer is
+    allocated once per call, gate-major as (gate, time, batch, units) with the gates in the order
+    i, f, o, c; a step is one GEMM for the recurrent part of all four gates (a batch of four
+    with per-gate recurrent dropout), one in-place sigmoid over the three sigmoid gates, one
+    in-place tanh and a few ufuncs writing into preallocated buffers. Backpropagation through
+    time reuses that layout, and the recurrent kernel's gradient is one GEMM per gate over all
+    steps. Other activations run the reference."""
+    if activation != "tanh" or recurrent_activation != "sigmoid":
+        return _lstm_reference(xz, recurrent_kernel, h0, c0, activation, recurrent_activation,
+                               recurrent_mask, mask)
+    op = "lstm"
+    xz, recurrent_kernel = as_tensor(xz), as_tensor(recurrent_kernel)
+    h0, c0 = as_tensor(h0), as_tensor(c0)
+    n = _check(op, xz, recurrent_kernel, 4, [h0, c0])
+    batch, steps, _ = xz.shape
+    dtype = xz.data.dtype
+    split, rmask, per_gate = _recurrent_masks(op, recurrent_kernel.data, recurrent_mask, batch,
+                                              dtype)
+    keep = _step_mask(op, mask, batch, steps, dtype)
+    gates = np.empty((4, steps, batch, n), dtype=dtype)
+    x4 = xz.data.reshape(batch, steps, 4, n)
+    for k, gate in enumerate(_LSTM_ORDER):
+        gates[k] = x4[:, :, gate].transpose(1, 0, 2)
+    out, core_backward = _lstm_fast(gates, split, rmask, per_gate, keep,
+                                    h0.data.astype(dtype, copy=False),
+                                    c0.data.astype(dtype, copy=False))
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray, ...]:
+        dgates, d_kernel, dh, dc = core_backward(g.transpose(1, 0, 2))
+        dxz = np.empty((batch, steps, 4, n), dtype=dtype)
+        for k, gate in enumerate(_LSTM_ORDER):
+            dxz[:, :, gate] = dgates[k].transpose(1, 0, 2)
+        return dxz.reshape(batch, steps, 4 * n), d_kernel, dh, dc
 
     return make_result(out.transpose(1, 0, 2), (xz, recurrent_kernel, h0, c0), backward, "lstm")
+
+def lstm_projected(x: Tensor, kernel: Tensor, bias: Tensor | None, recurrent_kernel: Tensor,
+                   h0: Tensor, c0: Tensor, input_mask: np.ndarray | None = None,
+                   recurrent_mask: np.ndarray | None = None,
+                   mask: np.ndarray | None = None) -> Tensor:
+    """The LSTM layer's whole computation with tanh and sigmoid: the input projection
+    ``xz = (x * input_mask) @ kernel + bias`` and :func:`lstm` on it, as one op with the same
+    output. ``input_mask`` is None, one dropout mask (batch, features) or one per gate
+    (4, batch, features) in Keras's gate order, fixed over time as the recurrent one.
+
+    The projection writes each gate's pre-activations of all time steps straight into the fast
+    recurrence's gate-major buffer (one GEMM per gate), and its backward pass reads the gates'
+    gradients from there: no (batch, time, 4 units) array is assembled, split, or transposed on
+    the way, and the masked input is recomputed in the backward pass instead of being kept.
+    d kernel_g = (x m_g)^T dz_g, d bias_g = sum dz_g, dx = sum_g (dz_g @ kernel_g^T) m_g."""
+    op = "lstm"
+    x, kernel, recurrent_kernel = as_tensor(x), as_tensor(kernel), as_tensor(recurrent_kernel)
+    h0, c0 = as_tensor(h0), as_tensor(c0)
+    if x.ndim != 3:
+        raise ValueError(f"{op}: x must have shape (batch, time, features), got {x.shape}")
+    batch, steps, features = x.shape
+    n = recurrent_kernel.shape[0]
+    if kernel.shape != (features, 4 * n):
+        raise ValueError(f"{op}: kernel must have shape {(features, 4 * n)}, got {kernel.shape}")
+    if bias is not None:
+        bias = as_tensor(bias)
+        if bias.shape != (4 * n,):
+            raise ValueError(f"{op}: bias must have shape {(4 * n,)}, got {bias.shape}")
+    if steps == 0:
+        raise ValueError(f"{op}: the sequence has no time steps, shape {x.shape}")
+    if recurrent_kernel.shape != (n, 4 * n):
+        raise ValueError(f"{op}: recurrent_kernel must have shape (units, 4 * units), got "
+                         f"{recurrent_kernel.shape}")
+    for state in (h0, c0):
+        if state.shape != (batch, n):
+            raise ValueError(f"{op}: initial states must have shape {(batch, n)}, got "
+                             f"{state.shape}")
+    dtype = x.data.dtype
+    imask = None
+    if input_mask is not None:
+        imask = np.asarray(input_mask, dtype=dtype)
+        if imask.shape not in ((batch, features), (4, batch, features)):
+            raise ValueError(f"{op}: input_mask must have shape {(batch, features)} or "
+                             f"{(4, batch, features)}, got {imask.shape}")
+    split, rmask, per_gate = _recurrent_masks(op, recurrent_kernel.data, recurrent_mask, batch,
+                                              dtype)
+    keep = _step_mask(op, mask, batch, steps, dtype)
+    w = kernel.data.astype(dtype, copy=False)
+    b = None if bias is None else bias.data.astype(dtype, copy=False)
+    xt = np.ascontiguousarray(x.data.transpose(1, 0, 2))  # (time, batch, features)
+    rows = steps * batch
+    xm = None if imask is None else np.empty_like(xt)
+
+    def gate_input(gate: int) -> np.ndarray:
+        """The input that gate ``gate`` (Keras's index) sees, (time * batch, features)."""
+        if imask is None:
+            return xt.reshape(rows, features)
+        np.multiply(xt, imask[gate] if imask.ndim == 3 else imask, out=xm)
+        return xm.reshape(rows, features)
+
+    gates = np.empty((4, steps, batch, n), dtype=dtype)
+    shared = None if imask is None or imask.ndim == 3 else gate_input(0)
+    for k, gate in enumerate(_LSTM_ORDER):
+        cols = slice(gate * n, (gate + 1) * n)
+        source = shared if shared is not None else gate_input(gate)
+        np.matmul(source, w[:, cols], out=gates[k].reshape(rows, n))
+        if b is not None:
+            gates[k] += b[cols]
+    out, core_backward = _lstm_fast(gates, split, rmask, per_gate, keep,
+                                    h0.data.astype(dtype, copy=False),
+                                    c0.data.astype(dtype, copy=False))
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        dgates, d_recurrent, dh, dc = core_backward(g.transpose(1, 0, 2))
+        d_kernel = np.empty((features, 4 * n), dtype=dtype)
+        d_bias = None if b is None else np.empty(4 * n, dtype=dtype)
+        dx = np.zeros((steps, batch, features), dtype=dtype) if x.requires_grad else None
+        part = None if dx is None else np.empty_like(dx)
+        shared = None if imask is None or imask.ndim == 3 else gate_input(0)
+        for k, gate in enumerate(_LSTM_ORDER):
+            cols = slice(gate * n, (gate + 1) * n)
+            dz = dgates[k].reshape(rows, n)
+            source = shared if shared is not None else gate_input(gate)
+            d_kernel[:, cols] = source.T @ dz
+            if d_bias is not None:
+                np.sum(dz, axis=0, out=d_bias[cols])
+            if dx is not None:
+                np.matmul(dz, w[:, cols].T, out=part.reshape(rows, features))
+                if imask is not None and imask.ndim == 3:
+                    part *= imask[gate]
+                dx += part
+        if dx is not None and imask is not None and imask.ndim == 2:
+            dx *= imask
+        grads = [None if dx is None else dx.transpose(1, 0, 2),
+                 d_kernel.astype(kernel.dtype, copy=False)]
+        if bias is not None:
+            grads.append(d_bias.astype(bias.dtype, copy=False))
+        return (*grads, d_recurrent.astype(recurrent_kernel.dtype, copy=False), dh, dc)
+
+    parents = (x, kernel) + (() if bias is None else (bias,)) + (recurrent_kernel, h0, c0)
+    return make_result(out.transpose(1, 0, 2), parents, backward, "lstm")
 
 
 def gru(xz: Tensor, recurrent_kernel: Tensor, recurrent_bias: Tensor | None, h0: Tensor,
