@@ -1,7 +1,8 @@
 """The fast paths of the convolution and dense layers against their readable references.
 
 * Chunked im2col (``faltung.ops.conv.CHUNK_BYTES``): the window matrix is built and multiplied a
-  few samples at a time, and rebuilt chunk by chunk for the kernel gradient. Every chunking must
+  few samples at a time, and kept for the kernel gradient or (above ``KEEP_BYTES``) rebuilt
+  chunk by chunk. Every chunking must
   give what one whole-batch window matrix gives: checked with one sample per chunk against one
   chunk for the whole batch, forward and both gradients, in float64 (the same products summed
   in another order: agreement to 1e-12 relative) and with finite differences.
@@ -40,9 +41,10 @@ def _conv_with_grads(x: np.ndarray, k: np.ndarray, strides, dilation, padding, g
     return out.data, xt.grad, kt.grad
 
 
+@pytest.mark.parametrize("keep_bytes", [0, 2**40])  # kernel gradient: rebuilt / kept matrix
 @pytest.mark.parametrize("n, h, w, c, o, kernel, strides, dilation, padding", CONV_CASES)
 def test_chunked_conv2d_equals_one_window_matrix(monkeypatch, n, h, w, c, o, kernel, strides,
-                                                 dilation, padding) -> None:
+                                                 dilation, padding, keep_bytes) -> None:
     rng = np.random.default_rng(n * h + c)
     x = rng.standard_normal((n, h, w, c))
     k = rng.standard_normal((*kernel, c, o))
@@ -51,6 +53,7 @@ def test_chunked_conv2d_equals_one_window_matrix(monkeypatch, n, h, w, c, o, ker
     monkeypatch.setattr(conv, "CHUNK_BYTES", 2**40)  # one chunk: the whole window matrix
     whole = _conv_with_grads(x, k, strides, dilation, padding, g)
     monkeypatch.setattr(conv, "CHUNK_BYTES", 1)  # one sample per chunk
+    monkeypatch.setattr(conv, "KEEP_BYTES", keep_bytes)
     chunked = _conv_with_grads(x, k, strides, dilation, padding, g)
     for reference, value in zip(whole, chunked, strict=True):
         np.testing.assert_allclose(value, reference, rtol=1e-12, atol=1e-12)

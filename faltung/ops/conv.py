@@ -153,6 +153,9 @@ def _windows(x: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int],
 # input) would make a round trip through memory. Measured on a 2-core EPYC: 25-33 % off the
 # forward pass of a 3x3 conv on 32x32x32 maps (batch 32) and on 28x28x32 maps (batch 128).
 CHUNK_BYTES = 4 * 2**20
+# The forward pass keeps a window matrix up to this size for the kernel gradient (the chunks are
+# then written into one buffer); a larger one is rebuilt chunk by chunk in the backward pass.
+KEEP_BYTES = 256 * 2**20
 
 
 def _window_chunks(x: np.ndarray, kernel: tuple[int, int], pads: Pads,
@@ -160,24 +163,25 @@ def _window_chunks(x: np.ndarray, kernel: tuple[int, int], pads: Pads,
         -> Iterator[tuple[int, int, np.ndarray]]:
     """The window matrix of ``x`` zero-padded by ``pads`` (one row per output position, one
     column per kernel tap and channel: (N*OH*OW, KH*KW*C)), handed out in chunks of whole
-    samples: yields ``(first_row, end_row, columns)``. ``columns`` is a reused workspace buffer,
-    valid until the next chunk; each is filled by one copy from the strided view of the windows.
-    With ``keep``, a window matrix that fits in one chunk is not given back: the caller owns it
-    (and gives it back to the workspace when done)."""
+    samples: yields ``(first_row, end_row, columns)``, each chunk filled by one copy from the
+    strided view of the windows. The chunks are views of a workspace buffer, valid until the
+    next chunk -- except with ``keep``: then they are consecutive rows of one whole window
+    matrix, which the caller owns when the loop ends (``columns.base``; it gives it back to the
+    workspace when done)."""
     padded, owned = _pad(x, pads)
     windows = _windows(padded, kernel, strides, dilation)
     n, oh, ow = windows.shape[:3]
-    per_sample = oh * ow * math.prod(windows.shape[3:])
-    step = max(1, min(n, CHUNK_BYTES // max(per_sample * padded.itemsize, 1)))
-    buffer = _workspace.take((step, *windows.shape[1:]), padded.dtype)
+    per_sample = oh * ow * math.prod(windows.shape[3:]) * padded.itemsize
+    step = max(1, min(n, CHUNK_BYTES // max(per_sample, 1)))
+    buffer = _workspace.take((n if keep else step, *windows.shape[1:]), padded.dtype)
     try:
         for first in range(0, n, step):
             last = min(n, first + step)
-            columns = buffer[:last - first]
+            columns = buffer[first:last] if keep else buffer[:last - first]
             np.copyto(columns, windows[first:last])
             yield first * oh * ow, last * oh * ow, columns.reshape((last - first) * oh * ow, -1)
     finally:
-        if not (keep and step >= n):
+        if not keep:
             _workspace.give(buffer)
         if owned:
             _workspace.give(padded)
@@ -197,18 +201,19 @@ def _correlate(x: np.ndarray, kernel: np.ndarray, pads: Pads, strides: tuple[int
         -> tuple[np.ndarray, np.ndarray | None]:
     """Cross-correlation of an NHWC input, zero-padded by ``pads``, with a (KH, KW, C, O)
     kernel: im2col, then a GEMM, chunk by chunk of samples (see ``CHUNK_BYTES``). Returns the
-    output and, with ``keep``, the window matrix if it fitted in one chunk (a workspace buffer,
-    reused by the kernel gradient instead of being built again), else None."""
+    output and, with ``keep``, the whole window matrix if it is at most ``KEEP_BYTES`` (a
+    workspace buffer, for the kernel gradient, which then needn't build it again), else None."""
     kh, kw, c, o = kernel.shape
     oh, ow = _output_size(x, (kh, kw), pads, strides, dilation)
     out = np.empty((x.shape[0], oh, ow, o), dtype=np.result_type(x, kernel))
     rows = out.reshape(-1, o)
     matrix = kernel.reshape(kh * kw * c, o)
-    kept = None
+    keep = keep and len(rows) > 0 and len(rows) * kh * kw * c * x.itemsize <= KEEP_BYTES
+    whole = None
     for first, last, columns in _window_chunks(x, (kh, kw), pads, strides, dilation, keep):
         np.matmul(columns, matrix, out=rows[first:last])
-        kept = columns if first == 0 and last == len(rows) and keep else None
-    return out, kept
+        whole = columns.base
+    return out, whole.reshape(len(rows), kh * kw * c) if keep else None
 
 
 def _correlate_by_taps(x: np.ndarray, kernel: np.ndarray, pads: Pads,
