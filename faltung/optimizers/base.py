@@ -90,8 +90,10 @@ class Optimizer:
     #: elements per block of :meth:`_blockwise` (32768 float32: 128 KiB per array, so that a
     #: block's six or so arrays fit in a 1 MiB L2 cache)
     block_size = 32768
-    #: threads that share the blocks of a large variable's update (1 or 2)
-    threads = min(2, os.cpu_count() or 1)
+    #: threads that share the blocks of a large variable's update (1 or 2). One by default:
+    #: on a busy 2-core machine a helper thread next to OpenBLAS's own threads (which spin
+    #: after each GEMM) made some IMDB LSTM epochs 4-6 times slower instead of faster
+    threads = 1
 
     def __init__(self, learning_rate: float | schedules.LearningRateSchedule | Callable = 0.001,
                  weight_decay: float | None = None, clipnorm: float | None = None,
