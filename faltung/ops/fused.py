@@ -6,16 +6,18 @@ the output's size, three passes over memory in the forward pass and three in the
 matmul or convolution that the layer has just made (it is the layer's own temporary: the
 backward passes of matmul and conv2d read their inputs, never their output).
 
-The results are the same values, bit for bit, as the separate ops: ``z += b`` is ``z + b``, and
-the derivatives are taken from the output, as the separate ops take them (relu' is 1 where the
-output is above 0, which is where its input is; tanh' = 1 - tanh^2).
+The output and the gradient of ``z`` are the same values, bit for bit, as the separate ops
+give: ``z += b`` is ``z + b``, and the derivatives are taken from the output, as the separate ops
+take them (relu' is 1 where the output is above 0, which is where its input is; tanh' =
+1 - tanh^2). The bias gradient is the same sum taken in another order (see :func:`_long_rows`).
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from faltung.ops._util import unbroadcast
 from faltung.tensor import Tensor, make_result
 
 # the activations whose derivative follows from the output alone
@@ -34,7 +36,8 @@ def bias_activation(z: Tensor, bias: Tensor | None, activation: str = "linear") 
                          f"{z.dtype}, got {bias.shape} {bias.dtype}")
     out = z.data
     if bias is not None:
-        out += bias.data
+        rows, repeat = _long_rows(out, out.shape[-1])
+        rows += np.tile(bias.data, repeat)
     if activation == "relu":
         np.maximum(out, 0, out=out)
     elif activation == "tanh":
@@ -48,9 +51,24 @@ def bias_activation(z: Tensor, bias: Tensor | None, activation: str = "linear") 
             g = g * (1 - out * out)
         if bias is None:
             return (g,)
-        return g, unbroadcast(g, bias.shape) if bias.requires_grad else None
+        if not bias.requires_grad:
+            return g, None
+        rows, repeat = _long_rows(g, g.shape[-1])
+        return g, rows.sum(axis=0).reshape(repeat, -1).sum(axis=0)
 
     return make_result(out, parents, backward, f"bias_{activation}")
+
+
+def _long_rows(array: np.ndarray, channels: int) -> tuple[np.ndarray, int]:
+    """``array`` as rows of ``repeat`` consecutive channel vectors, (-1, repeat * channels).
+
+    NumPy broadcasts a bias over rows of a few channels slowly (its inner loop is one row) and
+    sums a few columns of many rows slowly too; on rows of up to 256 channel vectors both run 3x
+    (add) to 6x (sum) faster, measured on a (100352, 32) array. The sum over the rows of
+    ``g`` is then taken per slot of the long row, then over the slots: the same terms in
+    another order."""
+    repeat = math.gcd(array.size // channels, 256)
+    return array.reshape(-1, repeat * channels), repeat
 
 
 # ops whose result is a fresh array that their own backward pass never reads
@@ -70,7 +88,7 @@ def fuse(z: object, bias: Tensor | None, activation: object) -> Tensor | None:
              id(activations.tanh): "tanh"}
     name = names.get(id(activation))
     if (name is None or not isinstance(z, Tensor) or z.op not in _OWN_RESULT_OPS
-            or not (z.data.flags.owndata and z.data.flags.writeable)):
+            or not (z.data.flags.owndata and z.data.flags.writeable) or z.size == 0):
         return None
     if bias is not None and (not isinstance(bias, Tensor) or bias.shape != z.shape[-1:]
                              or bias.dtype != z.dtype):
