@@ -499,7 +499,9 @@ def lstm_projected(x: Tensor, kernel: Tensor, bias: Tensor | None, recurrent_ker
         if state.shape != (batch, n):
             raise ValueError(f"{op}: initial states must have shape {(batch, n)}, got "
                              f"{state.shape}")
-    dtype = x.data.dtype
+    # the ops the layer would otherwise run promote mixed dtypes (a float64 input, float32
+    # weights): compute in the promoted type
+    dtype = np.result_type(x.data.dtype, kernel.data.dtype, recurrent_kernel.data.dtype)
     imask = None
     if input_mask is not None:
         imask = np.asarray(input_mask, dtype=dtype)
@@ -511,7 +513,7 @@ def lstm_projected(x: Tensor, kernel: Tensor, bias: Tensor | None, recurrent_ker
     keep = _step_mask(op, mask, batch, steps, dtype)
     w = kernel.data.astype(dtype, copy=False)
     b = None if bias is None else bias.data.astype(dtype, copy=False)
-    xt = np.ascontiguousarray(x.data.transpose(1, 0, 2))  # (time, batch, features)
+    xt = np.ascontiguousarray(x.data.transpose(1, 0, 2), dtype=dtype)  # (time, batch, features)
     rows = steps * batch
     xm = None if imask is None else np.empty_like(xt)
 
@@ -555,7 +557,7 @@ def lstm_projected(x: Tensor, kernel: Tensor, bias: Tensor | None, recurrent_ker
                 dx += part
         if dx is not None and imask is not None and imask.ndim == 2:
             dx *= imask
-        grads = [None if dx is None else dx.transpose(1, 0, 2),
+        grads = [None if dx is None else dx.transpose(1, 0, 2).astype(x.dtype, copy=False),
                  d_kernel.astype(kernel.dtype, copy=False)]
         if bias is not None:
             grads.append(d_bias.astype(bias.dtype, copy=False))
