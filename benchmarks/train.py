@@ -339,6 +339,10 @@ def ratio(mine: float | None, others: list[float]) -> str:
 
 
 def main() -> None:
+    # benchmarks/profile.py would shadow the standard library's profile (cProfile, which
+    # torch imports, needs it): take this folder off the import path
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=None,
                         help="cap on the samples of an epoch and of predict (default: real sizes)")
