@@ -18,9 +18,17 @@ SELU_SCALE = 1.0507009873554804934193349852946
 
 
 def _stable_sigmoid(z: np.ndarray) -> np.ndarray:
-    """1 / (1 + e^-z) without overflow for large |z|."""
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+    """1 / (1 + e^-z), in four in-place passes. Where e^-z overflows (z below -88 in float32,
+    -709 in float64) it is inf and the result 0, which is the exact value rounded (it lies
+    below the smallest normal float); no NaN for any finite or infinite z. float16 is computed
+    in float32, whose range holds e^-z for every z where float16's sigmoid is above 0."""
+    if z.dtype == np.float16:
+        return _stable_sigmoid(z.astype(np.float32)).astype(np.float16)
+    out = np.negative(z)
+    with np.errstate(over="ignore"):
+        np.exp(out, out=out)
+    out += 1
+    return np.reciprocal(out, out=out)
 
 
 def linear(x: Tensor) -> Tensor:
@@ -34,7 +42,10 @@ def sigmoid(x: Tensor) -> Tensor:
     out = _stable_sigmoid(x.data)
 
     def backward(g: np.ndarray) -> tuple[np.ndarray]:
-        return (g * out * (1 - out),)
+        slope = 1 - out
+        slope *= out
+        slope *= g
+        return (slope,)
 
     return make_result(out, (x,), backward, "sigmoid")
 
