@@ -18,7 +18,8 @@ Ops: a second, instrumented run of the same steps wraps every public function of
 ``faltung.ops`` modules wherever faltung's modules and classes hold it (so ``ops.conv2d`` called
 by a layer, ``Tensor.__add__``, the fused ops called through their module, the loss ops), and
 times each call exclusive of the wrapped calls inside it; a call is named by the ``op`` of the
-tensor it returns (the name its backward carries), else by the function's name. Backward times
+tensor it makes (the name its backward carries), else by the function's name (so a dispatcher
+such as ``fused.fuse`` that returns the tensor of an op it called shows as itself). Backward times
 per op come from ``faltung.tensor._backward_hook``, which times each node's backward function.
 What the ops do not account for in a phase is shown as ``(layers/python)`` in forward (layer
 calls, argument checks, the graph's bookkeeping) and ``(autodiff/python)`` in backward (graph
@@ -67,7 +68,7 @@ class OpTimer:
         self.phase = "forward"
         self.seconds: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         self.calls: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        self._stack: list[float] = []  # time spent in wrapped calls inside the open calls
+        self._stack: list[list[Any]] = []  # per open wrapped call: [inner seconds, result]
         self._patched: list[tuple[Any, str, Any]] = []
 
     def _wrap(self, fn: types.FunctionType) -> Any:
@@ -76,18 +77,25 @@ class OpTimer:
         @functools.wraps(fn)
         def timed(*args: Any, **kwargs: Any) -> Any:
             stack = timer._stack
-            stack.append(0.0)
+            frame: list[Any] = [0.0, None]  # seconds in wrapped calls inside, their last result
+            stack.append(frame)
             start = time.perf_counter()
             try:
                 result = fn(*args, **kwargs)
             finally:
                 elapsed = time.perf_counter() - start
-                inner = stack.pop()
+                stack.pop()
                 if stack:
-                    stack[-1] += elapsed
+                    stack[-1][0] += elapsed
+            if stack:
+                stack[-1][1] = result
+            # named by the op of the tensor it made; a call that passes on an argument or what
+            # a wrapped call inside it made is named by its function
             op = getattr(result, "op", None)
-            if not isinstance(op, str) or op == "leaf" or any(result is a for a in args):
+            if (not isinstance(op, str) or op == "leaf" or result is frame[1]
+                    or any(result is a for a in args)):
                 op = fn.__name__.strip("_")
+            inner = frame[0]
             timer.seconds[timer.phase][op] += elapsed - inner
             timer.calls[timer.phase][op] += 1
             return result
@@ -161,7 +169,7 @@ def train_step(model: Any, x: Any, y: Any, clock: dict[str, float],
         variable.grad = None
     with enable_grad():
         y_pred = model(x, training=True)
-        loss = model._call_compute_loss(x, y, y_pred, None, training=True)
+        loss = model.compute_loss(x=x, y=y, y_pred=y_pred)
     t_forward = time.perf_counter()
     phase("backward")
     loss.backward()
