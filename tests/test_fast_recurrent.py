@@ -18,6 +18,7 @@ import pytest
 
 from faltung import ops
 from faltung.gradcheck import gradient_error
+from faltung.ops import _blas
 from faltung.ops import recurrent as fused
 from faltung.ops.activation import _stable_sigmoid
 from faltung.tensor import Tensor
@@ -232,3 +233,23 @@ def test_lstm_projected_errors() -> None:
     with pytest.raises(ValueError, match="bias must have shape"):
         fused.lstm_projected(tensors[0], tensors[1], Tensor(np.ones(5, np.float32)),
                              *tensors[3:])
+
+
+def test_single_threaded_blas_is_scoped() -> None:
+    """One OpenBLAS thread inside the block, the previous count after it (also after an
+    error); nothing to check where NumPy's BLAS is not an OpenBLAS found in the process."""
+    functions = _blas._openblas()
+    if not functions:
+        pytest.skip("no OpenBLAS in this process")
+    set_threads, get_threads = functions
+    previous = get_threads()
+    set_threads(2)
+    try:
+        with _blas.single_threaded():
+            assert get_threads() == 1
+        assert get_threads() == 2
+        with pytest.raises(KeyError), _blas.single_threaded():
+            raise KeyError("inside")
+        assert get_threads() == 2
+    finally:
+        set_threads(previous)
