@@ -15,6 +15,7 @@ take them (relu' is 1 where the output is above 0, which is where its input is; 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -75,22 +76,25 @@ def _long_rows(array: np.ndarray, channels: int) -> tuple[np.ndarray, int]:
 _OWN_RESULT_OPS = ("matmul", "conv2d", "conv2d_transpose")
 
 
-def fuse(z: object, bias: Tensor | None, activation: object) -> Tensor | None:
-    """What a Dense or Conv layer returns when its bias and activation can be fused: the result
-    of :func:`bias_activation`, or None when they cannot (then the layer applies them as
-    separate ops). They can when ``z`` is a fresh matmul/convolution result, the bias (if any)
-    has ``z``'s dtype and channel count, and ``activation`` is Keras's linear, relu or tanh
-    (sigmoid and softmax stay separate ops: their outputs remember their logits for the
-    losses)."""
+def fuse(z: object, bias: Tensor | None, activation: Callable[[Tensor], Tensor]) \
+        -> Tensor | None:
+    """What a Dense or Conv layer returns for ``activation(z + bias)`` when the bias can be
+    added in place, or None when it cannot (then the layer applies bias and activation as
+    separate ops). It can when ``z`` is a fresh matmul/convolution result and the bias (if any)
+    has ``z``'s dtype and channel count. Keras's linear, relu and tanh are then done in the same
+    op; any other activation is applied to its result as the layer would (sigmoid and softmax
+    so remember their logits for the losses)."""
     from faltung import activations
 
-    names = {id(activations.linear): "linear", id(activations.relu): "relu",
-             id(activations.tanh): "tanh"}
-    name = names.get(id(activation))
-    if (name is None or not isinstance(z, Tensor) or z.op not in _OWN_RESULT_OPS
+    if (not isinstance(z, Tensor) or z.op not in _OWN_RESULT_OPS
             or not (z.data.flags.owndata and z.data.flags.writeable) or z.size == 0):
         return None
     if bias is not None and (not isinstance(bias, Tensor) or bias.shape != z.shape[-1:]
                              or bias.dtype != z.dtype):
         return None
-    return bias_activation(z, bias, name)
+    names = {id(activations.linear): "linear", id(activations.relu): "relu",
+             id(activations.tanh): "tanh"}
+    name = names.get(id(activation))
+    if name is not None:
+        return bias_activation(z, bias, name)
+    return activation(bias_activation(z, bias, "linear"))
