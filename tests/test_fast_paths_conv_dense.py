@@ -211,3 +211,36 @@ def test_layers_give_the_same_values_and_gradients_fused_or_not(kind, activation
     # the bias gradient is the same sum in another order (bound: |g| times the activation's
     # largest slope, 1.13 for gelu)
     assert_same_sum(got[2], expected[2], 1.2 * np.abs(g).reshape(-1, g.shape[-1]))
+
+
+@pytest.mark.parametrize("strides, padding, shape", [
+    (None, "valid", (3, 6, 8, 2)), (None, "valid", (2, 7, 5, 3)), (None, "same", (2, 5, 7, 2)),
+    (1, "valid", (2, 5, 6, 2)), ((2, 1), "same", (2, 6, 5, 1))])
+def test_max_pool_2x2_routes_to_the_first_maximum(strides, padding, shape) -> None:
+    """max_pool2d (the winner tracked by arithmetic) against a loop over the windows with
+    np.argmax (the first maximum), on values with many ties (0, 1, 2), as after a relu."""
+    rng = np.random.default_rng(8)
+    x = rng.integers(0, 3, shape).astype(np.float64)
+    xt = Tensor(x, requires_grad=True)
+    out = ops.max_pool(xt, 2, strides, padding)
+    g = rng.standard_normal(out.shape)
+    out.backward(g)
+    s = (2, 2) if strides is None else ((strides, strides) if isinstance(strides, int)
+                                        else strides)
+    top = left = 0
+    if padding == "same":
+        top = max((out.shape[1] - 1) * s[0] + 2 - shape[1], 0) // 2
+        left = max((out.shape[2] - 1) * s[1] + 2 - shape[2], 0) // 2
+    padded = np.full((shape[0], shape[1] + 2, shape[2] + 2, shape[3]), -np.inf)
+    padded[:, top:top + shape[1], left:left + shape[2]] = x
+    expected_out = np.empty(out.shape)
+    expected_grad = np.zeros(padded.shape)
+    for n, i, j, c in np.ndindex(*out.shape):
+        window = padded[n, i * s[0]:i * s[0] + 2, j * s[1]:j * s[1] + 2, c]
+        first = np.argmax(window)  # row-major: the first maximum
+        expected_out[n, i, j, c] = window.max()
+        expected_grad[n, i * s[0] + first // 2, j * s[1] + first % 2, c] += g[n, i, j, c]
+    np.testing.assert_array_equal(out.data, expected_out)
+    # overlapping windows (stride 1) add up in another order: float64 rounding only
+    np.testing.assert_allclose(xt.grad, expected_grad[:, top:top + shape[1], left:left + shape[2]],
+                               rtol=1e-15, atol=1e-15)
