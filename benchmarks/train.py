@@ -19,7 +19,9 @@ shape (the time does not depend on the values):
 faltung and Keras build the models with the same zoo builders and train them with ``fit``
 (categorical or binary cross-entropy, accuracy); PyTorch trains the same architecture with the
 same batch size, optimizer and Keras's hyper-parameters (eps 1e-7; RMSprop rho 0.9) in a plain
-loop that shuffles, steps and computes the batch accuracy as ``fit`` does. The PyTorch LSTM is
+loop that shuffles, steps and computes the batch accuracy as ``fit`` does; its conv nets run in
+the ``channels_last`` memory format, PyTorch's faster layout for CPU convolutions (the data is
+NHWC for all three frameworks, so PyTorch sees it without a copy). The PyTorch LSTM is
 written out because ``nn.LSTM`` has no recurrent dropout: as Keras's LSTM with
 ``recurrent_dropout > 0`` (its implementation 1) it draws, once per sequence, four input masks
 and four recurrent masks, one per gate (i, f, c, o); the input projections of all 80 steps are
@@ -81,20 +83,16 @@ VOCABULARY = 20000
 PREDICT_BATCH = 32
 
 
-def data(name: str, samples: int, channels_first: bool = False, seed: int = 0) \
-        -> tuple[np.ndarray, np.ndarray]:
-    """Random inputs and one-hot (or binary) targets of the model's shape, made directly in the
-    layout the framework trains on (no second copy to inflate the peak memory)."""
+def data(name: str, samples: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Random inputs (NHWC images, or int sequences) and one-hot (or binary) targets of the
+    model's shape."""
     spec = MODELS[name]
     rng = np.random.default_rng(seed)
     if name == "lstm":
         x = rng.integers(0, VOCABULARY, (samples, *spec.shape), dtype=np.int32)
         y = rng.integers(0, 2, (samples, 1)).astype(np.float32)
         return x, y
-    shape = spec.shape
-    if channels_first and len(shape) == 3:
-        shape = (shape[2], shape[0], shape[1])
-    x = rng.random((samples, *shape), dtype=np.float32)
+    x = rng.random((samples, *spec.shape), dtype=np.float32)
     y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, samples)]
     return x, y
 
@@ -301,8 +299,20 @@ def run_torch(name: str, samples: int, repeats: int, tests: int) -> dict[str, An
     torch.manual_seed(0)
     spec = MODELS[name]
     net, optimizer = torch_model(name)
-    x, y = data(name, samples, channels_first=True)
-    tx = torch.from_numpy(x)
+    images = name in ("cnn", "cifar")
+    if images:  # channels_last: PyTorch's faster layout for CPU convolutions (10-20 % here)
+        net = net.to(memory_format=torch.channels_last)
+
+    def layout(array: np.ndarray) -> Any:
+        """NHWC data as PyTorch's NCHW tensor in channels_last memory (a view, no copy)."""
+        tensor = torch.from_numpy(array)
+        return tensor.permute(0, 3, 1, 2) if images else tensor
+
+    def batch_of(tensor: Any) -> Any:
+        return tensor.contiguous(memory_format=torch.channels_last) if images else tensor
+
+    x, y = data(name, samples)
+    tx = layout(x)
     if name == "lstm":
         tx = tx.long()
         ty = torch.from_numpy(y)
@@ -326,7 +336,7 @@ def run_torch(name: str, samples: int, repeats: int, tests: int) -> dict[str, An
             index = order[i:i + batch]
             target = ty[index]
             optimizer.zero_grad()
-            out = net(tx[index])
+            out = net(batch_of(tx[index]))
             loss = loss_fn(out, target)
             loss.backward()
             optimizer.step()
@@ -341,8 +351,8 @@ def run_torch(name: str, samples: int, repeats: int, tests: int) -> dict[str, An
         epochs.append(time.perf_counter() - start)
     rss = peak_rss_mb()
     tx = ty = None  # free the training set before predict
-    test, _ = data(name, tests, channels_first=True, seed=1)
-    test_t = torch.from_numpy(test)
+    test, _ = data(name, tests, seed=1)
+    test_t = layout(test)
     if name == "lstm":
         test_t = test_t.long()
     final = torch.sigmoid if name == "lstm" else (lambda out: torch.softmax(out, dim=1))
@@ -350,7 +360,7 @@ def run_torch(name: str, samples: int, repeats: int, tests: int) -> dict[str, An
     def predict(inputs: Any) -> np.ndarray:
         net.eval()
         with torch.inference_mode():
-            return torch.cat([final(net(inputs[i:i + PREDICT_BATCH]))
+            return torch.cat([final(net(batch_of(inputs[i:i + PREDICT_BATCH])))
                               for i in range(0, len(inputs), PREDICT_BATCH)]).numpy()
 
     predict(test_t[:PREDICT_BATCH * 4])
