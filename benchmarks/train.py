@@ -402,6 +402,16 @@ def spawn(framework: str, name: str, samples: int | None, repeats: int) -> dict[
     return None
 
 
+def pooled(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """One result from several workers' runs: all their epochs, the median predict time and
+    the largest peak RSS."""
+    if not runs:
+        return None
+    return {"epochs": [e for run in runs for e in run["epochs"]],
+            "predict": statistics.median(run["predict"] for run in runs),
+            "rss_mb": max(run["rss_mb"] for run in runs)}
+
+
 def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as info:
@@ -429,6 +439,10 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=None,
                         help="cap on the samples of an epoch and of predict (default: real sizes)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run every framework's worker this many times, the frameworks "
+                             "alternating, and pool the epochs (a noisy machine then slows "
+                             "each framework alike)")
     parser.add_argument("--only", choices=sorted(MODELS), action="append")
     parser.add_argument("--skip", action="append", default=[], choices=FRAMEWORKS)
     parser.add_argument("--worker", nargs=2, metavar=("FRAMEWORK", "MODEL"),
@@ -448,13 +462,20 @@ def main() -> None:
     sizes = {n: min(MODELS[n].train, cap) for n in names}
     tests = {n: min(MODELS[n].test, cap) for n in names}
     print(f"CPU: {cpu_model()}; cores: {os.cpu_count()}; median of {args.repeats} epoch(s) "
-          "after a warm-up; each framework and model in its own process")
+          f"after a warm-up x {args.rounds} round(s), frameworks alternating; each framework "
+          "and model in its own process")
     print("samples per epoch: " + ", ".join(f"{n} {sizes[n]}" for n in names)
           + "; predict (batch 32): " + ", ".join(f"{n} {tests[n]}" for n in names),
           flush=True)
     results: dict[str, dict[str, dict[str, Any] | None]] = {}
     for name in names:
-        results[name] = {f: spawn(f, name, args.samples, args.repeats) for f in frameworks}
+        runs: dict[str, list[dict[str, Any]]] = {f: [] for f in frameworks}
+        for _ in range(args.rounds):
+            for framework in frameworks:
+                result = spawn(framework, name, args.samples, args.repeats)
+                if result is not None:
+                    runs[framework].append(result)
+        results[name] = {f: pooled(r) for f, r in runs.items()}
     columns = [f"{f:>8}" for f in frameworks]
     print()
     print(f"{'model':6} {'':8} " + " ".join(columns) + "   faltung/best peer (RSS: /torch)")
