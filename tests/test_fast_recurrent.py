@@ -3,12 +3,12 @@ with its input projection fused in, against the readable reference op (and the p
 built from ops), forward and backward; finite differences with a sequence mask; the in-place
 sigmoid at the extremes.
 
-Tolerances: in float64 both paths evaluate the same formulas; the fast one sums the recurrent
-products per gate or in one GEMM where the reference does the other, and the projection's GEMMs
-are blocked differently, so they agree to a few ulps (1e-12 leaves room for the error growth
-over the steps). In float32 the same differences are of the order of float32's epsilon
-(1.2e-7) times the values, which are O(1) here, grown over 7 steps: 2e-6 absolute is about 16
-epsilons."""
+Tolerances: in float64 both paths evaluate the same formulas; the fast one keeps the gates in
+the order i, f, o, c, so its GEMMs sum the products over the gates in another order, and the
+projection's GEMMs have other shapes (so another blocking); they agree to a few ulps (1e-12
+leaves room for the error growth over the steps). In float32 the same differences are of the
+order of float32's epsilon (1.2e-7) times the values, which are O(1) here, grown over 7 steps:
+2e-6 absolute is about 16 epsilons."""
 
 from __future__ import annotations
 
