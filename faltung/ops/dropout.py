@@ -31,7 +31,10 @@ def dropout(x: Tensor, rate: float, rng: np.random.Generator | None = None,
                              f"the input shape {x.shape}") from None
     rng = random.generator() if rng is None else rng
     keep = 1.0 - rate
-    mask = (replica.uniform(rng, shape) < keep).astype(x.dtype) / x.dtype.type(keep)
+    # the kept values' factor 1 / keep, rounded to the input's float type once: the mask is
+    # 0 or that factor (one multiply of the bool mask, no division pass)
+    mask = np.multiply(replica.uniform(rng, shape) < keep, x.dtype.type(1) / x.dtype.type(keep),
+                       dtype=x.dtype)
     out = x.data * mask
 
     def backward(g: np.ndarray) -> tuple[np.ndarray]:

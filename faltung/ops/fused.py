@@ -76,6 +76,19 @@ def _long_rows(array: np.ndarray, channels: int) -> tuple[np.ndarray, int]:
 _OWN_RESULT_OPS = ("matmul", "conv2d", "conv2d_transpose")
 
 
+_names: dict[int, str] = {}
+
+
+def _fused_names() -> dict[int, str]:
+    """Keras's activation functions that :func:`bias_activation` computes itself, by identity
+    (faltung.activations imports the ops, so it is looked up on first use)."""
+    if not _names:
+        from faltung import activations
+        _names.update({id(activations.linear): "linear", id(activations.relu): "relu",
+                       id(activations.tanh): "tanh"})
+    return _names
+
+
 def fuse(z: object, bias: Tensor | None, activation: Callable[[Tensor], Tensor]) \
         -> Tensor | None:
     """What a Dense or Conv layer returns for ``activation(z + bias)`` when the bias can be
@@ -84,17 +97,13 @@ def fuse(z: object, bias: Tensor | None, activation: Callable[[Tensor], Tensor])
     has ``z``'s dtype and channel count. Keras's linear, relu and tanh are then done in the same
     op; any other activation is applied to its result as the layer would (sigmoid and softmax
     so remember their logits for the losses)."""
-    from faltung import activations
-
     if (not isinstance(z, Tensor) or z.op not in _OWN_RESULT_OPS
             or not (z.data.flags.owndata and z.data.flags.writeable) or z.size == 0):
         return None
     if bias is not None and (not isinstance(bias, Tensor) or bias.shape != z.shape[-1:]
                              or bias.dtype != z.dtype):
         return None
-    names = {id(activations.linear): "linear", id(activations.relu): "relu",
-             id(activations.tanh): "tanh"}
-    name = names.get(id(activation))
+    name = _fused_names().get(id(activation))
     if name is not None:
         return bias_activation(z, bias, name)
     return activation(bias_activation(z, bias, "linear"))
