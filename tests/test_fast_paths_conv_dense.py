@@ -133,10 +133,12 @@ def assert_same_sum(value: np.ndarray, reference: np.ndarray, terms: np.ndarray)
 
 
 def test_bias_gradient_on_long_rows_of_many_channel_vectors() -> None:
-    # 6 * 40 rows: the bias is broadcast and summed on rows of gcd(240, 256) = 16 vectors
+    # 64 * 360 rows of 3 channels (over 2**16 values): the bias is broadcast and summed on rows
+    # of gcd(23040, 256) = 256 vectors
     rng = np.random.default_rng(5)
-    z = rng.standard_normal((6, 40, 3))
-    b, g = rng.standard_normal(3), rng.standard_normal((6, 40, 3))
+    z = rng.standard_normal((64, 360, 3))
+    b, g = rng.standard_normal(3), rng.standard_normal((64, 360, 3))
+    assert fused._long_rows(z, 3)[1] == 256
     expected = _separate(z, b, "relu", g)
     zt, bt = Tensor(z.copy(), requires_grad=True), Tensor(b, requires_grad=True)
     out = fused.bias_activation(zt, bt, "relu")

@@ -563,8 +563,11 @@ class Layer:
     def _autocast(self, tensor: Tensor) -> Tensor:
         """Float inputs in this layer's float type (Keras's ``autocast=True``), differentiably;
         other inputs as they are."""
-        if tensor.dtype.kind != "f" or tensor.dtype.name == self.dtype or \
-                np.dtype(self.dtype).kind != "f":
+        dtype = tensor.dtype
+        if dtype.kind != "f":
+            return tensor
+        target = np.dtype(self.dtype)
+        if dtype == target or target.kind != "f":
             return tensor
         from faltung.ops import cast
         mask = call_context.get_mask(tensor)

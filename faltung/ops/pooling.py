@@ -11,7 +11,7 @@ import numpy as np
 from faltung.ops import reduction
 from faltung.ops._util import check_rank, pair
 from faltung.ops.conv import _padding, conv_output_length, same_padding
-from faltung.tensor import Tensor, as_tensor, make_result
+from faltung.tensor import Tensor, as_tensor, is_grad_enabled, make_result
 
 
 def _geometry(x: Tensor, pool_size: object, strides: object, padding: str, op: str) \
@@ -50,6 +50,11 @@ def _crop(x: np.ndarray, pads: tuple[tuple[int, int], ...]) -> np.ndarray:
     return x[:, top:x.shape[1] - bottom, left:x.shape[2] - right]
 
 
+def _no_backward(g: np.ndarray) -> tuple[None]:
+    """Never called: make_result records no graph without gradients."""
+    raise AssertionError("max_pool2d: no graph was recorded")
+
+
 def max_pool2d(x: Tensor, pool_size: int | tuple[int, int] = 2,
                strides: int | tuple[int, int] | None = None, padding: str = "valid") -> Tensor:
     """The largest value of each window; the gradient goes to the position of that maximum
@@ -57,6 +62,12 @@ def max_pool2d(x: Tensor, pool_size: int | tuple[int, int] = 2,
     x = as_tensor(x)
     pool, strides, pads, out_hw = _geometry(x, pool_size, strides, padding, "max_pool2d")
     padded = _padded(x.data, pads, -np.inf)
+    if not (is_grad_enabled() and x.requires_grad):  # inference: the maxima only
+        best = _offset(padded, 0, 0, strides, out_hw).copy()
+        for k in range(1, pool[0] * pool[1]):
+            np.maximum(best, _offset(padded, k // pool[1], k % pool[1], strides, out_hw),
+                       out=best)
+        return make_result(best, (x,), _no_backward, "max_pool2d")
     best = _offset(padded, 0, 0, strides, out_hw).copy()
     # winner: the window offset of the (first) maximum. Updated by arithmetic, since masked
     # copies (np.copyto(where=), boolean indexing) are several times slower in NumPy.
