@@ -246,3 +246,17 @@ def test_max_pool_2x2_routes_to_the_first_maximum(strides, padding, shape) -> No
     # overlapping windows (stride 1) add up in another order: float64 rounding only
     np.testing.assert_allclose(xt.grad, expected_grad[:, top:top + shape[1], left:left + shape[2]],
                                rtol=1e-15, atol=1e-15)
+
+
+@pytest.mark.parametrize("pool, strides, padding", [(2, None, "valid"), (3, 2, "same"),
+                                                    ((2, 3), 1, "valid")])
+def test_max_pool_without_gradients_gives_the_same_maxima(pool, strides, padding) -> None:
+    from faltung.tensor import no_grad
+    rng = np.random.default_rng(9)
+    x = rng.integers(-2, 3, (2, 7, 6, 3)).astype(np.float32)
+    x[0, 0, 0, 0] = np.nan  # propagates either way
+    with_graph = ops.max_pool(Tensor(x, requires_grad=True), pool, strides, padding)
+    with no_grad():
+        inference = ops.max_pool(Tensor(x, requires_grad=True), pool, strides, padding)
+    assert not inference.requires_grad
+    np.testing.assert_array_equal(inference.data, with_graph.data)
