@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 
@@ -82,6 +83,33 @@ def pooled(x: Any, pooling: Any, avg_name: str | None = None,
     if pooling == "max":
         return layers.GlobalMaxPooling2D(name=max_name)(x)
     return x
+
+
+def classifier_head(x: Any, include_top: bool, pooling: Any, classes: int,
+                    classifier_activation: Any, avg_name: str | None = None,
+                    max_name: str | None = None) -> Any:
+    """The common top: global average pooling and the 'predictions' Dense layer, or without
+    the top the ``pooling`` head (:func:`pooled`)."""
+    from faltung import layers
+    if not include_top:
+        return pooled(x, pooling, avg_name, max_name)
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    return layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
+
+
+def builder(model: str, default_name: str, build: Callable[..., Any], doc: str) -> Any:
+    """A Keras application function named ``model`` with Keras's signature, which passes its
+    arguments on to ``build(include_top, weights, input_tensor, input_shape, pooling, classes,
+    classifier_activation, name)``."""
+    def application(include_top: bool = True, weights: str | os.PathLike | None = None,
+                    input_tensor: Any = None, input_shape: tuple | None = None,
+                    pooling: str | None = None, classes: int = 1000,
+                    classifier_activation: Any = "softmax", name: str = default_name) -> Any:
+        return build(include_top, weights, input_tensor, input_shape, pooling, classes,
+                     classifier_activation, name)
+    application.__name__ = application.__qualname__ = model
+    application.__doc__ = doc
+    return application
 
 
 def finish(inputs: Any, outputs: Any, name: str, weights: Any) -> Any:

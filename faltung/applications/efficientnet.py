@@ -10,7 +10,6 @@ weights='imagenet', not for a path."""
 from __future__ import annotations
 
 import math
-import os
 from typing import Any
 
 from faltung.applications import _base
@@ -116,19 +115,11 @@ def build_efficientnet(model: str, width: float, depth: float, default_size: int
 
 
 def _efficientnet(model: str, width: float, depth: float, size: int, dropout: float) -> Any:
-    default_name = model.lower()
-
-    def builder(include_top: bool = True, weights: str | os.PathLike | None = None,
-                input_tensor: Any = None, input_shape: tuple | None = None,
-                pooling: str | None = None, classes: int = 1000,
-                classifier_activation: Any = "softmax", name: str = default_name) -> Any:
-        return build_efficientnet(model, width, depth, size, dropout, include_top, weights,
-                                  input_tensor, input_shape, pooling, classes,
-                                  classifier_activation, name)
-    builder.__name__ = builder.__qualname__ = model
-    builder.__doc__ = (f"The {model} network ({size}x{size} by default; Keras's layer names; "
-                       f"weights None or a path).")
-    return builder
+    return _base.builder(model, model.lower(),
+                         lambda *args: build_efficientnet(model, width, depth, size, dropout,
+                                                          *args),
+                         f"The {model} network ({size}x{size} by default; Keras's layer "
+                         "names; weights None or a path).")
 
 
 EfficientNetB0 = _efficientnet("EfficientNetB0", 1.0, 1.0, 224, 0.2)

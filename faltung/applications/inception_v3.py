@@ -107,11 +107,7 @@ def InceptionV3(include_top: bool = True, weights: str | os.PathLike | None = No
     x = layers.concatenate([b3, b7, bp], axis=3, name="mixed8")
     x = _block_8(x, 0)
     x = _block_8(x, 1)
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        x = _base.pooled(x, pooling)
+    x = _base.classifier_head(x, include_top, pooling, classes, classifier_activation)
     return _base.finish(_base.source_inputs(input_tensor, img_input), x, name, weights)
 
 

@@ -6,7 +6,6 @@ Where faltung differs: ``weights`` is None or a path; 'imagenet' is not download
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from faltung.applications import _base, imagenet_utils
@@ -94,24 +93,15 @@ def build_resnet(model: str, depths: tuple[int, int, int, int], preact: bool,
             x = _stack_v1(x, filters, blocks, 1 if stage == 2 else 2, f"conv{stage}")
     if preact:
         x = layers.Activation("relu", name="post_relu")(_bn(x, "post_bn"))
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        x = _base.pooled(x, pooling, "avg_pool", "max_pool")
+    x = _base.classifier_head(x, include_top, pooling, classes, classifier_activation,
+                              "avg_pool", "max_pool")
     return _base.finish(_base.source_inputs(input_tensor, img_input), x, name, weights)
 
 
 def _resnet(model: str, depths: tuple[int, int, int, int], default_name: str) -> Any:
-    def builder(include_top: bool = True, weights: str | os.PathLike | None = None,
-                input_tensor: Any = None, input_shape: tuple | None = None,
-                pooling: str | None = None, classes: int = 1000,
-                classifier_activation: Any = "softmax", name: str = default_name) -> Any:
-        return build_resnet(model, depths, False, include_top, weights, input_tensor,
-                            input_shape, pooling, classes, classifier_activation, name)
-    builder.__name__ = builder.__qualname__ = model
-    builder.__doc__ = f"The {model} network (Keras's layer names; weights None or a path)."
-    return builder
+    return _base.builder(model, default_name,
+                         lambda *args: build_resnet(model, depths, False, *args),
+                         f"The {model} network (Keras's layer names; weights None or a path).")
 
 
 ResNet50 = _resnet("ResNet50", (3, 4, 6, 3), "resnet50")

@@ -5,10 +5,9 @@ Where faltung differs: ``weights`` is None or a path; 'imagenet' is not download
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from faltung.applications import imagenet_utils
+from faltung.applications import _base, imagenet_utils
 from faltung.applications.imagenet_utils import decode_predictions
 from faltung.applications.resnet import build_resnet
 
@@ -17,15 +16,9 @@ __all__ = ["ResNet50V2", "ResNet101V2", "ResNet152V2", "decode_predictions",
 
 
 def _resnet_v2(model: str, depths: tuple[int, int, int, int], default_name: str) -> Any:
-    def builder(include_top: bool = True, weights: str | os.PathLike | None = None,
-                input_tensor: Any = None, input_shape: tuple | None = None,
-                pooling: str | None = None, classes: int = 1000,
-                classifier_activation: Any = "softmax", name: str = default_name) -> Any:
-        return build_resnet(model, depths, True, include_top, weights, input_tensor,
-                            input_shape, pooling, classes, classifier_activation, name)
-    builder.__name__ = builder.__qualname__ = model
-    builder.__doc__ = f"The {model} network (Keras's layer names; weights None or a path)."
-    return builder
+    return _base.builder(model, default_name,
+                         lambda *args: build_resnet(model, depths, True, *args),
+                         f"The {model} network (Keras's layer names; weights None or a path).")
 
 
 ResNet50V2 = _resnet_v2("ResNet50V2", (3, 4, 6, 3), "resnet50v2")

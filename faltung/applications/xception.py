@@ -71,11 +71,7 @@ def Xception(include_top: bool = True, weights: str | os.PathLike | None = None,
     x = _down_block(x, (728, 1024), 13, first_relu=True)
     x = _relu(_sep_bn(x, 1536, "block14_sepconv1"), "block14_sepconv1_act")
     x = _relu(_sep_bn(x, 2048, "block14_sepconv2"), "block14_sepconv2_act")
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = layers.Dense(classes, activation=classifier_activation, name="predictions")(x)
-    else:
-        x = _base.pooled(x, pooling)
+    x = _base.classifier_head(x, include_top, pooling, classes, classifier_activation)
     return _base.finish(_base.source_inputs(input_tensor, img_input), x, name, weights)
 
 
