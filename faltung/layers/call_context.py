@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import contextvars
 import inspect
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 _CURRENT: contextvars.ContextVar[CallContext | None] = contextvars.ContextVar(
@@ -48,21 +46,30 @@ def current() -> CallContext | None:
     return _CURRENT.get()
 
 
-@contextmanager
-def enter(layer: Any) -> Iterator[CallContext]:
+class enter:  # noqa: N801 -- used as ``with call_context.enter(layer) as context``
     """Join the current call context, or open one (clearing the layer's ``add_loss`` losses of
-    the previous call, as Keras does at the start of an outermost call)."""
-    context = _CURRENT.get()
-    if context is not None:
-        yield context
-        return
-    context = CallContext(layer)
-    layer._clear_losses()
-    token = _CURRENT.set(context)
-    try:
-        yield context
-    finally:
-        _CURRENT.reset(token)
+    the previous call, as Keras does at the start of an outermost call). A class rather than a
+    generator-based context manager: it runs on every layer call."""
+
+    __slots__ = ("layer", "token")
+
+    def __init__(self, layer: Any) -> None:
+        self.layer = layer
+        self.token: contextvars.Token | None = None
+
+    def __enter__(self) -> CallContext:
+        context = _CURRENT.get()
+        if context is not None:
+            return context
+        context = CallContext(self.layer)
+        self.layer._clear_losses()
+        self.token = _CURRENT.set(context)
+        return context
+
+    def __exit__(self, *exc: object) -> None:
+        if self.token is not None:
+            _CURRENT.reset(self.token)
+            self.token = None
 
 
 def signature(cls: type, method: str = "call") -> inspect.Signature:
@@ -76,6 +83,35 @@ def signature(cls: type, method: str = "call") -> inspect.Signature:
         if parameters and parameters[0].name == "self":
             found = found.replace(parameters=parameters[1:])
         _SIGNATURES[key] = found
+    return found
+
+
+class CallFacts:
+    """What ``Layer.__call__`` needs to know of a class's ``call`` signature, worked out once per
+    class: whether it takes ``training`` (and its default), ``mask`` and ``**kwargs``, and
+    whether ``training`` can be passed by position."""
+
+    __slots__ = ("takes_training", "training_default", "takes_mask", "takes_any_keyword",
+                 "positional_training")
+
+    def __init__(self, cls: type) -> None:
+        self.takes_training = call_accepts(cls, "training")
+        self.training_default = default_of(cls, "training") if self.takes_training else None
+        self.takes_mask = call_accepts(cls, "mask")
+        self.takes_any_keyword = call_takes_any_keyword(cls)
+        parameter = signature(cls).parameters.get("training")
+        self.positional_training = self.takes_training and parameter is not None and \
+            parameter.kind is not inspect.Parameter.KEYWORD_ONLY
+
+
+_FACTS: dict[type, CallFacts] = {}
+
+
+def facts(cls: type) -> CallFacts:
+    """The :class:`CallFacts` of ``cls`` (cached per class)."""
+    found = _FACTS.get(cls)
+    if found is None:
+        found = _FACTS[cls] = CallFacts(cls)
     return found
 
 

@@ -107,9 +107,14 @@ class NodeArguments:
         self.kwargs = {key: _map(value, _same) for key, value in kwargs.items()}
         self.keras_tensors = [leaf for leaf in _flatten([list(self.args), self.kwargs])
                               if isinstance(leaf, KerasTensor)]
+        # the common node: one tensor in, no other argument
+        self._single = len(self.args) == 1 and not self.kwargs and \
+            isinstance(self.args[0], KerasTensor)
 
     def fill_in(self, values: dict[int, Any]) -> tuple[tuple, dict[str, Any]]:
         """The arguments with each KerasTensor replaced by ``values[id(tensor)]``."""
+        if self._single:
+            return (values[id(self.args[0])],), {}
         from faltung.layers.input_layer import KerasTensor
 
         def fill(leaf: Any) -> Any:
@@ -148,6 +153,21 @@ def _flatten(structure: Any) -> list[Any]:
     if isinstance(structure, dict):
         return [leaf for key in sorted(structure) for leaf in _flatten(structure[key])]
     return [structure]
+
+
+_keras_tensor_type: list[type] = []
+
+
+def _has_keras_tensor(structure: Any) -> bool:
+    """Whether a KerasTensor is among the leaves of ``structure`` (lists, tuples, dicts)."""
+    if not _keras_tensor_type:
+        from faltung.layers.input_layer import KerasTensor  # imports this module
+        _keras_tensor_type.append(KerasTensor)
+    if isinstance(structure, (list, tuple)):
+        return any(_has_keras_tensor(item) for item in structure)
+    if isinstance(structure, dict):
+        return any(_has_keras_tensor(item) for item in structure.values())
+    return isinstance(structure, _keras_tensor_type[0])
 
 
 def _map(structure: Any, fn: Callable[[Any], Any]) -> Any:
@@ -476,7 +496,7 @@ class Layer:
     @property
     def _call_has_training(self) -> bool:
         """Whether ``call`` takes a ``training`` argument (then it gets the context's value)."""
-        return call_context.call_accepts(type(self), "training")
+        return call_context.facts(type(self)).takes_training
 
     @property
     def supports_masking(self) -> bool:
@@ -510,37 +530,44 @@ class Layer:
         return _map(out, lambda t: (None,) + tuple(t.shape[1:]))
 
     def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
-        from faltung.layers.input_layer import KerasTensor
-
         if "name" not in self.__dict__:
             raise RuntimeError(f"In layer '{type(self).__name__}', you forgot to call "
                                "`super().__init__()` as the first statement in the "
                                "`__init__()` method.")
-        leaves = _flatten([inputs, list(args), kwargs])
-        if any(isinstance(t, KerasTensor) for t in leaves):
+        if _has_keras_tensor(inputs) or _has_keras_tensor(args) or _has_keras_tensor(kwargs):
             return self._symbolic_call(inputs, *args, **kwargs)
-        inputs = _map(inputs, to_tensor)
+        if not isinstance(inputs, Tensor):
+            inputs = _map(inputs, to_tensor)
+        single = isinstance(inputs, Tensor)  # the common case, without walking a structure
         if self.autocast:
-            inputs = _map(inputs, self._autocast)
+            inputs = self._autocast(inputs) if single else _map(inputs, self._autocast)
         if not self.built:
             self._build_for(_map(inputs, lambda t: (None,) + tuple(t.shape[1:])))
-        self._check_input(_map(inputs, lambda t: tuple(t.shape)))
+        self._check_input(tuple(inputs.shape) if single else _map(inputs, lambda t: tuple(t.shape)))
         cls = type(self)
+        facts = call_context.facts(cls)
         with call_context.enter(self) as context:
-            accepts_training = call_context.call_accepts(cls, "training")
-            explicit = call_context.passed_value(cls, "training", inputs, args, kwargs)
-            training = context.resolve_training(
-                explicit, call_context.default_of(cls, "training") if accepts_training else None)
-            if accepts_training:
+            if "training" in kwargs:
+                explicit = kwargs["training"]
+            elif args and facts.positional_training:
+                explicit = call_context.passed_value(cls, "training", inputs, args, kwargs)
+            else:
+                explicit = MISSING
+            training = context.resolve_training(explicit, facts.training_default)
+            if facts.takes_training:
                 if training is not None and explicit is MISSING:
                     kwargs["training"] = training
-            elif "training" in kwargs and not call_context.call_takes_any_keyword(cls):
+            elif "training" in kwargs and not facts.takes_any_keyword:
                 del kwargs["training"]  # Keras's own layers all take it; faltung's may not
             previous_mask = kwargs.get("mask")
             if previous_mask is None:
-                previous_mask = _map(inputs, call_context.get_mask)
-                if not args and call_context.call_accepts(cls, "mask") and any(
-                        m is not None for m in _flatten(previous_mask)):
+                if single:
+                    previous_mask = call_context.get_mask(inputs)
+                    has_mask = previous_mask is not None
+                else:
+                    previous_mask = _map(inputs, call_context.get_mask)
+                    has_mask = any(m is not None for m in _flatten(previous_mask))
+                if has_mask and not args and facts.takes_mask:
                     kwargs["mask"] = previous_mask
             outputs = self.call(inputs, *args, **kwargs)
             if self.activity_regularizer is not None:
@@ -552,7 +579,8 @@ class Layer:
                         self.add_loss(loss)
             if self.supports_masking:
                 self._set_mask_metadata(inputs, outputs, previous_mask)
-            elif any(m is not None for m in _flatten(previous_mask)):
+            elif previous_mask is not None and any(
+                    m is not None for m in _flatten(previous_mask)):
                 warnings.warn(
                     f"Layer '{self.name}' (of type {cls.__name__}) was passed an input "
                     "with a mask attached to it. However, this layer does not support masking "
