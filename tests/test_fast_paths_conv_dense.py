@@ -88,6 +88,78 @@ def test_chunked_conv2d_transpose_equals_one_window_matrix(monkeypatch) -> None:
         np.testing.assert_allclose(value, reference, rtol=1e-12, atol=1e-12)
 
 
+TAP_CASES = [  # inputs of at most TAP_ROWS_CHANNELS channels: (n, h, w, c, o, kernel, ...)
+    (5, 7, 6, 1, 4, (3, 3), (1, 1), (1, 1), "same"),
+    (4, 9, 8, 3, 5, (3, 3), (1, 1), (1, 1), "same"),
+    (3, 9, 7, 2, 3, (3, 2), (2, 2), (1, 1), "valid"),
+    (3, 10, 9, 3, 2, (3, 3), (1, 1), (2, 2), "same"),  # and a 2-channel input gradient
+    (2, 8, 8, 1, 1, (5, 5), (2, 1), (1, 1), "same"),
+]
+
+
+@pytest.mark.parametrize("kernel_grad", [True, False])  # window matrix kept, or given back
+@pytest.mark.parametrize("n, h, w, c, o, kernel, strides, dilation, padding", TAP_CASES)
+def test_tap_rows_equal_the_window_matrix(monkeypatch, n, h, w, c, o, kernel, strides,
+                                          dilation, padding, kernel_grad) -> None:
+    """Few channels: the window matrix built tap by tap (transposed) gives the values and
+    gradients of the one built window by window, to 1e-12 in float64 (the same products)."""
+    rng = np.random.default_rng(n * h + c + o)
+    x = rng.standard_normal((n, h, w, c))
+    k = rng.standard_normal((*kernel, c, o))
+    shape = conv.conv2d(Tensor(x), Tensor(k), strides, padding, dilation).shape
+    g = rng.standard_normal(shape)
+
+    def run() -> list[np.ndarray]:
+        xt, kt = Tensor(x, requires_grad=True), Tensor(k, requires_grad=kernel_grad)
+        out = conv.conv2d(xt, kt, strides, padding, dilation)
+        out.backward(g)
+        return [out.data, xt.grad] + ([kt.grad] if kernel_grad else [])
+
+    monkeypatch.setattr(conv, "TAP_ROWS_CHANNELS", 0)
+    reference = run()
+    monkeypatch.setattr(conv, "TAP_ROWS_CHANNELS", 3)
+    calls = []
+    original = conv._tap_rows
+    monkeypatch.setattr(conv, "_tap_rows", lambda *a: calls.append(1) or original(*a))
+    fast = run()
+    assert calls, "the tap-by-tap window matrix was not used"
+    for expected, value in zip(reference, fast, strict=True):
+        np.testing.assert_allclose(value, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("n, h, w, c, o, kernel, strides, dilation, padding", TAP_CASES[1:4])
+def test_tap_rows_gradients_by_finite_differences(n, h, w, c, o, kernel, strides, dilation,
+                                                  padding) -> None:
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((2, h, w, c))
+    k = rng.standard_normal((*kernel, c, o))
+    error = gradient_error(lambda a, b: conv.conv2d(a, b, strides, padding, dilation),
+                           (Tensor(x), Tensor(k)))
+    assert error < 1e-6, f"relative gradient error {error:.3g}"
+
+
+def test_tap_rows_in_float32_match_float64() -> None:
+    """float32: within a few ulps of the float64 result times the number of terms (27)."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((8, 12, 12, 3))
+    k = rng.standard_normal((3, 3, 3, 16))
+    exact = conv.conv2d(Tensor(x), Tensor(k), 1, "same").data
+    single = conv.conv2d(Tensor(x.astype(np.float32)), Tensor(k.astype(np.float32)), 1,
+                         "same").data
+    bound = 27 * np.finfo(np.float32).eps * conv.conv2d(Tensor(np.abs(x)), Tensor(np.abs(k)),
+                                                          1, "same").data
+    assert single.dtype == np.float32
+    assert np.all(np.abs(single - exact) <= bound + 1e-30)
+
+
+def test_workspace_takes_back_a_transposed_buffer_without_copying() -> None:
+    space = conv._Workspace()
+    buffer = space.take((6, 40), np.float32)
+    space.give(buffer.T)
+    again = space.take((40, 6), np.float32)
+    assert np.shares_memory(again, buffer)
+
+
 def test_chunked_conv2d_of_an_empty_batch() -> None:
     k = Tensor(np.ones((3, 3, 2, 4)), requires_grad=True)
     x = Tensor(np.ones((0, 5, 5, 2)), requires_grad=True)

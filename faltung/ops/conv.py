@@ -100,7 +100,10 @@ class _Workspace:
         return np.empty(shape, dtype=dtype)
 
     def give(self, array: np.ndarray) -> None:
-        """Hand back an array from :meth:`take`; the caller must not use it afterwards."""
+        """Hand back an array from :meth:`take` (or its transpose); the caller must not use it
+        afterwards."""
+        if not array.flags.c_contiguous and array.T.flags.c_contiguous:
+            array = array.T
         with self._lock:
             if self._bytes + array.nbytes > self.max_bytes:
                 return
@@ -191,6 +194,39 @@ def _window_chunks(x: np.ndarray, kernel: tuple[int, int], pads: Pads,
             _workspace.give(padded)
 
 
+# Inputs with at most this many channels (grayscale and RGB images, the first layer of a CNN)
+# get their window matrix built tap by tap (:func:`_tap_rows`).
+TAP_ROWS_CHANNELS = 3
+
+
+def _tap_rows(x: np.ndarray, kernel: tuple[int, int], pads: Pads, strides: tuple[int, int],
+              dilation: tuple[int, int]) -> np.ndarray:
+    """The window matrix of an input ``x`` (N, H, W, C) of few channels, transposed: one row per
+    kernel tap and channel, holding that tap's input value for every output position,
+    (KH*KW*C, N*OH*OW), a workspace buffer. The input is copied channel-first once, so every row
+    is a copy of whole image rows; in the (N*OH*OW, KH*KW*C) layout of :func:`_window_chunks`
+    each copied run is only C values long. Measured on a 2-core EPYC (forward pass): 3.4 to
+    1.9 ms for the ExampleCNN's first layer (128 x 28 x 28 x 1 to 32 channels), 1.6 to 1.15 ms
+    for the CIFAR-10 CNN's (32 x 32 x 32 x 3 to 32); with 8 channels it was slower."""
+    padded, owned = _pad(x, pads)
+    n, hp, wp, c = padded.shape
+    planes = _workspace.take((c, n, hp, wp), padded.dtype)
+    np.copyto(planes, padded.transpose(3, 0, 1, 2))
+    if owned:
+        _workspace.give(padded)
+    kh, kw = kernel
+    oh = (hp - dilation[0] * (kh - 1) - 1) // strides[0] + 1
+    ow = (wp - dilation[1] * (kw - 1) - 1) // strides[1] + 1
+    sc, sn, sh, sw = planes.strides
+    windows = as_strided(planes, (kh, kw, c, n, oh, ow),
+                         (sh * dilation[0], sw * dilation[1], sc, sn, sh * strides[0],
+                          sw * strides[1]), writeable=False)
+    taps = _workspace.take((kh, kw, c, n, oh, ow), padded.dtype)
+    np.copyto(taps, windows)
+    _workspace.give(planes)
+    return taps.reshape(kh * kw * c, n * oh * ow)
+
+
 def _output_size(x: np.ndarray, kernel: tuple[int, int], pads: Pads, strides: tuple[int, int],
                  dilation: tuple[int, int]) -> tuple[int, int]:
     sizes = []
@@ -213,6 +249,14 @@ def _correlate(x: np.ndarray, kernel: np.ndarray, pads: Pads, strides: tuple[int
     rows = out.reshape(-1, o)
     matrix = kernel.reshape(kh * kw * c, o)
     keep = keep and len(rows) > 0 and len(rows) * kh * kw * c * x.itemsize <= KEEP_BYTES
+    if c <= TAP_ROWS_CHANNELS and len(rows) > 0 and (
+            keep or len(rows) * kh * kw * c * x.itemsize <= KEEP_BYTES):
+        taps = _tap_rows(x, (kh, kw), pads, strides, dilation)
+        np.matmul(taps.T, matrix, out=rows)
+        if keep:
+            return out, taps.T
+        _workspace.give(taps)
+        return out, None
     whole = None
     for first, last, columns in _window_chunks(x, (kh, kw), pads, strides, dilation, keep):
         np.matmul(columns, matrix, out=rows[first:last])
