@@ -441,8 +441,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=1,
                         help="run every framework's worker this many times, the frameworks "
-                             "alternating, and pool the epochs (a noisy machine then slows "
-                             "each framework alike)")
+                             "alternating (each round starting with the next one), and pool "
+                             "the epochs (a noisy machine then slows each framework alike)")
     parser.add_argument("--only", choices=sorted(MODELS), action="append")
     parser.add_argument("--skip", action="append", default=[], choices=FRAMEWORKS)
     parser.add_argument("--worker", nargs=2, metavar=("FRAMEWORK", "MODEL"),
@@ -470,8 +470,11 @@ def main() -> None:
     results: dict[str, dict[str, dict[str, Any] | None]] = {}
     for name in names:
         runs: dict[str, list[dict[str, Any]]] = {f: [] for f in frameworks}
-        for _ in range(args.rounds):
-            for framework in frameworks:
+        for round_index in range(args.rounds):
+            # each round starts with the next framework: the one that runs right after
+            # another's sustained load (this VM slows down under it) changes from round to round
+            shift = round_index % len(frameworks)
+            for framework in frameworks[shift:] + frameworks[:shift]:
                 result = spawn(framework, name, args.samples, args.repeats)
                 if result is not None:
                     runs[framework].append(result)
