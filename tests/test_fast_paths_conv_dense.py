@@ -43,6 +43,17 @@ def _conv_with_grads(x: np.ndarray, k: np.ndarray, strides, dilation, padding, g
     return out.data, xt.grad, kt.grad
 
 
+def _assert_gradients_by_finite_differences(h, w, c, o, kernel, strides, dilation, padding,
+                                            seed: int) -> None:
+    """conv2d's gradients of a batch of 2 against central differences (float64)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, h, w, c))
+    k = rng.standard_normal((*kernel, c, o))
+    error = gradient_error(lambda a, b: conv.conv2d(a, b, strides, padding, dilation),
+                           (Tensor(x), Tensor(k)))
+    assert error < 1e-6, f"relative gradient error {error:.3g}"
+
+
 @pytest.mark.parametrize("keep_bytes", [0, 2**40])  # kernel gradient: rebuilt / kept matrix
 @pytest.mark.parametrize("n, h, w, c, o, kernel, strides, dilation, padding", CONV_CASES)
 def test_chunked_conv2d_equals_one_window_matrix(monkeypatch, n, h, w, c, o, kernel, strides,
@@ -65,12 +76,7 @@ def test_chunked_conv2d_equals_one_window_matrix(monkeypatch, n, h, w, c, o, ker
 def test_chunked_conv2d_gradients_by_finite_differences(monkeypatch, n, h, w, c, o, kernel,
                                                         strides, dilation, padding) -> None:
     monkeypatch.setattr(conv, "CHUNK_BYTES", 1)
-    rng = np.random.default_rng(7)
-    x = rng.standard_normal((2, h, w, c))
-    k = rng.standard_normal((*kernel, c, o))
-    error = gradient_error(lambda a, b: conv.conv2d(a, b, strides, padding, dilation),
-                           (Tensor(x), Tensor(k)))
-    assert error < 1e-6, f"relative gradient error {error:.3g}"
+    _assert_gradients_by_finite_differences(h, w, c, o, kernel, strides, dilation, padding, 7)
 
 
 def test_chunked_conv2d_transpose_equals_one_window_matrix(monkeypatch) -> None:
@@ -130,12 +136,7 @@ def test_tap_rows_equal_the_window_matrix(monkeypatch, n, h, w, c, o, kernel, st
 @pytest.mark.parametrize("n, h, w, c, o, kernel, strides, dilation, padding", TAP_CASES[1:4])
 def test_tap_rows_gradients_by_finite_differences(n, h, w, c, o, kernel, strides, dilation,
                                                   padding) -> None:
-    rng = np.random.default_rng(11)
-    x = rng.standard_normal((2, h, w, c))
-    k = rng.standard_normal((*kernel, c, o))
-    error = gradient_error(lambda a, b: conv.conv2d(a, b, strides, padding, dilation),
-                           (Tensor(x), Tensor(k)))
-    assert error < 1e-6, f"relative gradient error {error:.3g}"
+    _assert_gradients_by_finite_differences(h, w, c, o, kernel, strides, dilation, padding, 11)
 
 
 def test_tap_rows_in_float32_match_float64() -> None:
