@@ -46,10 +46,9 @@ def current() -> CallContext | None:
     return _CURRENT.get()
 
 
-class enter:  # noqa: N801 -- used as ``with call_context.enter(layer) as context``
-    """Join the current call context, or open one (clearing the layer's ``add_loss`` losses of
-    the previous call, as Keras does at the start of an outermost call). A class rather than a
-    generator-based context manager: it runs on every layer call."""
+class Entry:
+    """The context manager :func:`enter` returns. A class rather than a generator-based
+    context manager: it runs on every layer call."""
 
     __slots__ = ("layer", "token")
 
@@ -70,6 +69,13 @@ class enter:  # noqa: N801 -- used as ``with call_context.enter(layer) as contex
         if self.token is not None:
             _CURRENT.reset(self.token)
             self.token = None
+
+
+def enter(layer: Any) -> Entry:
+    """Join the current call context, or open one (clearing the layer's ``add_loss`` losses of
+    the previous call, as Keras does at the start of an outermost call):
+    ``with call_context.enter(layer) as context``."""
+    return Entry(layer)
 
 
 def signature(cls: type, method: str = "call") -> inspect.Signature:
