@@ -155,19 +155,14 @@ def _flatten(structure: Any) -> list[Any]:
     return [structure]
 
 
-_keras_tensor_type: list[type] = []
-
-
-def _has_keras_tensor(structure: Any) -> bool:
-    """Whether a KerasTensor is among the leaves of ``structure`` (lists, tuples, dicts)."""
-    if not _keras_tensor_type:
-        from faltung.layers.input_layer import KerasTensor  # imports this module
-        _keras_tensor_type.append(KerasTensor)
+def _contains(structure: Any, kind: type) -> bool:
+    """Whether a leaf of ``structure`` (lists, tuples, dicts) is a ``kind``, without building
+    the list of leaves."""
     if isinstance(structure, (list, tuple)):
-        return any(_has_keras_tensor(item) for item in structure)
+        return any(_contains(item, kind) for item in structure)
     if isinstance(structure, dict):
-        return any(_has_keras_tensor(item) for item in structure.values())
-    return isinstance(structure, _keras_tensor_type[0])
+        return any(_contains(item, kind) for item in structure.values())
+    return isinstance(structure, kind)
 
 
 def _map(structure: Any, fn: Callable[[Any], Any]) -> Any:
@@ -530,20 +525,21 @@ class Layer:
         return _map(out, lambda t: (None,) + tuple(t.shape[1:]))
 
     def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        from faltung.layers.input_layer import KerasTensor
+
         if "name" not in self.__dict__:
             raise RuntimeError(f"In layer '{type(self).__name__}', you forgot to call "
                                "`super().__init__()` as the first statement in the "
                                "`__init__()` method.")
-        if _has_keras_tensor(inputs) or _has_keras_tensor(args) or _has_keras_tensor(kwargs):
+        if _contains(inputs, KerasTensor) or _contains(args, KerasTensor) or \
+                _contains(kwargs, KerasTensor):
             return self._symbolic_call(inputs, *args, **kwargs)
-        if not isinstance(inputs, Tensor):
-            inputs = _map(inputs, to_tensor)
-        single = isinstance(inputs, Tensor)  # the common case, without walking a structure
+        inputs = _map(inputs, to_tensor)
         if self.autocast:
-            inputs = self._autocast(inputs) if single else _map(inputs, self._autocast)
+            inputs = _map(inputs, self._autocast)
         if not self.built:
             self._build_for(_map(inputs, lambda t: (None,) + tuple(t.shape[1:])))
-        self._check_input(tuple(inputs.shape) if single else _map(inputs, lambda t: tuple(t.shape)))
+        self._check_input(_map(inputs, lambda t: tuple(t.shape)))
         cls = type(self)
         facts = call_context.facts(cls)
         with call_context.enter(self) as context:
@@ -561,13 +557,9 @@ class Layer:
                 del kwargs["training"]  # Keras's own layers all take it; faltung's may not
             previous_mask = kwargs.get("mask")
             if previous_mask is None:
-                if single:
-                    previous_mask = call_context.get_mask(inputs)
-                    has_mask = previous_mask is not None
-                else:
-                    previous_mask = _map(inputs, call_context.get_mask)
-                    has_mask = any(m is not None for m in _flatten(previous_mask))
-                if has_mask and not args and facts.takes_mask:
+                previous_mask = _map(inputs, call_context.get_mask)
+                if not args and facts.takes_mask and any(
+                        m is not None for m in _flatten(previous_mask)):
                     kwargs["mask"] = previous_mask
             outputs = self.call(inputs, *args, **kwargs)
             if self.activity_regularizer is not None:
@@ -579,8 +571,7 @@ class Layer:
                         self.add_loss(loss)
             if self.supports_masking:
                 self._set_mask_metadata(inputs, outputs, previous_mask)
-            elif previous_mask is not None and any(
-                    m is not None for m in _flatten(previous_mask)):
+            elif any(m is not None for m in _flatten(previous_mask)):
                 warnings.warn(
                     f"Layer '{self.name}' (of type {cls.__name__}) was passed an input "
                     "with a mask attached to it. However, this layer does not support masking "

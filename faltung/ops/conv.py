@@ -214,15 +214,11 @@ def _tap_rows(x: np.ndarray, kernel: tuple[int, int], pads: Pads, strides: tuple
     np.copyto(planes, padded.transpose(3, 0, 1, 2))
     if owned:
         _workspace.give(padded)
-    kh, kw = kernel
-    oh = (hp - dilation[0] * (kh - 1) - 1) // strides[0] + 1
-    ow = (wp - dilation[1] * (kw - 1) - 1) // strides[1] + 1
-    sc, sn, sh, sw = planes.strides
-    windows = as_strided(planes, (kh, kw, c, n, oh, ow),
-                         (sh * dilation[0], sw * dilation[1], sc, sn, sh * strides[0],
-                          sw * strides[1]), writeable=False)
-    taps = _workspace.take((kh, kw, c, n, oh, ow), padded.dtype)
-    np.copyto(taps, windows)
+    # every channel of every sample as an image of one channel: (C*N, OH, OW, KH, KW)
+    windows = _windows(planes.reshape(c * n, hp, wp, 1), kernel, strides, dilation)[..., 0]
+    _, oh, ow, kh, kw = windows.shape
+    taps = _workspace.take((kh, kw, c * n, oh, ow), padded.dtype)
+    np.copyto(taps, windows.transpose(3, 4, 0, 1, 2))
     _workspace.give(planes)
     return taps.reshape(kh * kw * c, n * oh * ow)
 
@@ -248,9 +244,9 @@ def _correlate(x: np.ndarray, kernel: np.ndarray, pads: Pads, strides: tuple[int
     out = np.empty((x.shape[0], oh, ow, o), dtype=np.result_type(x, kernel))
     rows = out.reshape(-1, o)
     matrix = kernel.reshape(kh * kw * c, o)
-    keep = keep and len(rows) > 0 and len(rows) * kh * kw * c * x.itemsize <= KEEP_BYTES
-    if c <= TAP_ROWS_CHANNELS and len(rows) > 0 and (
-            keep or len(rows) * kh * kw * c * x.itemsize <= KEEP_BYTES):
+    small = len(rows) > 0 and len(rows) * kh * kw * c * x.itemsize <= KEEP_BYTES
+    keep = keep and small
+    if c <= TAP_ROWS_CHANNELS and small:
         taps = _tap_rows(x, (kh, kw), pads, strides, dilation)
         np.matmul(taps.T, matrix, out=rows)
         if keep:
