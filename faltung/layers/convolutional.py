@@ -11,7 +11,11 @@ from faltung.layers._arguments import check_data_format
 from faltung.layers.layer import Layer, serialize
 from faltung.layers.legacy import translate
 from faltung.ops import fused as bias_activation
-from faltung.ops.conv import conv_output_length, conv_transpose_output_length
+from faltung.ops.conv import (
+    conv2d_bias_activation,
+    conv_output_length,
+    conv_transpose_output_length,
+)
 from faltung.tensor import Tensor
 
 
@@ -166,6 +170,13 @@ class Conv2D(_Conv):
     def call(self, inputs: Tensor) -> Tensor:
         x = self._nhwc(inputs)
         if self.groups == 1:
+            activation = bias_activation.fused_name(self.activation)
+            if (activation in ("linear", "relu") and isinstance(x, Tensor)
+                    and not self._channels_first):
+                out = conv2d_bias_activation(x, self.kernel, self.bias, activation,
+                                             self.strides, self.padding, self.dilation_rate)
+                if out is not None:  # one op on oneDNN, the same values
+                    return out
             out = ops.conv2d(x, self.kernel, self.strides, self.padding, self.dilation_rate)
         else:
             cin, cout = self.kernel.shape[2], self.filters // self.groups

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from faltung.ops import _onednn
 from faltung.ops._util import broadcast_pair, operands, unbroadcast
 from faltung.tensor import Tensor, as_tensor, floatx, make_result
 
@@ -84,6 +85,13 @@ def power(x1: Tensor | object, x2: Tensor | object) -> Tensor:
     return make_result(out, (x, p), backward, "power")
 
 
+def _product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``np.matmul(a, b)``; 2-D float32 products run on oneDNN's GEMM where it is installed, so
+    that they share their threads with its convolutions (``faltung.ops._onednn``)."""
+    out = _onednn.matmul(a, b)
+    return np.matmul(a, b) if out is None else out
+
+
 def matmul(x1: Tensor | object, x2: Tensor | object) -> Tensor:
     """Matrix product of the last two axes, batched and broadcast over the leading ones (as
     ``np.matmul``); 1-D operands are treated as a row (left) or column (right) vector."""
@@ -94,7 +102,7 @@ def matmul(x1: Tensor | object, x2: Tensor | object) -> Tensor:
     if a.shape[-1] != b.shape[-2 if b.ndim > 1 else 0]:
         raise ValueError(f"matmul: inner dimensions differ, shapes {a.shape} and {b.shape}")
     try:
-        out = np.matmul(a.data, b.data)
+        out = _product(a.data, b.data)
     except ValueError:
         raise ValueError(f"matmul: batch dimensions of shapes {a.shape} and {b.shape} cannot be "
                          "broadcast together") from None
@@ -109,10 +117,10 @@ def matmul(x1: Tensor | object, x2: Tensor | object) -> Tensor:
             g2 = np.expand_dims(g2, -2)
         ga = gb = None
         if a.requires_grad:
-            ga = np.matmul(g2, np.swapaxes(b2, -1, -2))
+            ga = _product(g2, np.swapaxes(b2, -1, -2))
             ga = unbroadcast(ga, a2.shape).reshape(a.shape)
         if b.requires_grad:
-            gb = np.matmul(np.swapaxes(a2, -1, -2), g2)
+            gb = _product(np.swapaxes(a2, -1, -2), g2)
             gb = unbroadcast(gb, b2.shape).reshape(b.shape)
         return ga, gb
 

@@ -30,11 +30,12 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from faltung.ops import _onednn
 from faltung.ops._util import check_rank, pair
 from faltung.tensor import Tensor, as_tensor, is_grad_enabled, make_result
 
@@ -351,11 +352,10 @@ def _full_convolution(grad_out: np.ndarray, kernel: np.ndarray, in_hw: tuple[int
     return out
 
 
-def conv2d(x: Tensor, kernel: Tensor, strides: int | tuple[int, int] = 1,
-           padding: str = "valid", dilation_rate: int | tuple[int, int] = 1) -> Tensor:
-    """2-D convolution of an NHWC input with a (KH, KW, C_in, C_out) kernel, as Keras's Conv2D
-    without bias. ``padding='same'`` pads as TensorFlow (the odd row goes to the bottom/right)."""
-    x, kernel = as_tensor(x), as_tensor(kernel)
+def conv2d_geometry(x: Tensor, kernel: Tensor, strides: int | tuple[int, int],
+                    padding: str, dilation_rate: int | tuple[int, int]) \
+        -> tuple[tuple[int, int], tuple[int, int], Pads, tuple[int, int]]:
+    """conv2d's arguments checked: (strides, dilation, pads, output height and width)."""
     check_rank("conv2d", "input", x, 4, "batch, height, width, channels")
     check_rank("conv2d", "kernel", kernel, 4, "height, width, in_channels, out_channels")
     strides = pair(strides, "strides", "conv2d")
@@ -373,6 +373,22 @@ def conv2d(x: Tensor, kernel: Tensor, strides: int | tuple[int, int] = 1,
         if x.shape[axis] + sum(pads[axis - 1]) < effective:
             raise ValueError(f"conv2d: input of shape {x.shape} is smaller than the kernel "
                              f"{kernel.shape[:2]} (dilation {dilation}) with padding 'valid'")
+    return strides, dilation, pads, _output_size(x.data, kernel.shape[:2], pads, strides,
+                                                 dilation)
+
+
+def conv2d(x: Tensor, kernel: Tensor, strides: int | tuple[int, int] = 1,
+           padding: str = "valid", dilation_rate: int | tuple[int, int] = 1) -> Tensor:
+    """2-D convolution of an NHWC input with a (KH, KW, C_in, C_out) kernel, as Keras's Conv2D
+    without bias. ``padding='same'`` pads as TensorFlow (the odd row goes to the bottom/right)."""
+    x, kernel = as_tensor(x), as_tensor(kernel)
+    strides, dilation, pads, out_hw = conv2d_geometry(x, kernel, strides, padding,
+                                                      dilation_rate)
+    # float32 runs on oneDNN where it is installed (faltung.ops._onednn), the same correlation
+    out = _onednn.conv2d(x.data, kernel.data, out_hw, pads, strides, dilation)
+    if out is not None:
+        return make_result(out, (x, kernel), _onednn_backward(x, kernel, pads, strides,
+                                                              dilation), "conv2d")
     # A window matrix small enough for one chunk is kept for the kernel gradient (eq. 3.6) if
     # one will be asked for; a larger one is rebuilt chunk by chunk in the backward pass.
     out, columns = _correlate(x.data, kernel.data, pads, strides, dilation,
@@ -393,6 +409,78 @@ def conv2d(x: Tensor, kernel: Tensor, strides: int | tuple[int, int] = 1,
         return g_x, g_kernel
 
     return make_result(out, (x, kernel), backward, "conv2d")
+
+
+def _onednn_backward(x: Tensor, kernel: Tensor, pads: Pads, strides: tuple[int, int],
+                     dilation: tuple[int, int]) \
+        -> Callable[[np.ndarray], tuple[np.ndarray | None, np.ndarray | None]]:
+    """conv2d's backward pass on oneDNN (eqs. 3.6 and 3.8 by its kernels), each gradient by
+    the reference where oneDNN declines it."""
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        g_x = g_kernel = None
+        if kernel.requires_grad:
+            both = _onednn.conv2d_kernel_gradient(x.data, g, kernel.shape, pads, strides,
+                                                  dilation)
+            g_kernel = both[0] if both is not None else \
+                _kernel_gradient(x.data, g, kernel.shape, pads, strides, dilation)
+        if x.requires_grad:
+            g_x = _onednn.conv2d_input_gradient(g, kernel.data, x.shape, pads, strides,
+                                                dilation)
+            if g_x is None:
+                g_x = _full_convolution(g, kernel.data, x.shape[1:3], pads, strides, dilation)
+        return g_x, g_kernel
+
+    return backward
+
+
+def conv2d_bias_activation(x: Tensor, kernel: Tensor, bias: Tensor | None, activation: str,
+                           strides: int | tuple[int, int] = 1, padding: str = "valid",
+                           dilation_rate: int | tuple[int, int] = 1) -> Tensor | None:
+    """Conv2D's ``activation(conv2d(x, kernel) + bias)`` as one op on oneDNN, for ``activation``
+    'linear' or 'relu': the convolution kernel adds the bias and applies relu to each output
+    while it is still in a register, and its kernel gradient comes with the bias gradient.
+    Returns None where oneDNN does not compute it (not installed, not float32); the layer then
+    computes ``conv2d`` and ``faltung.ops.fused.fuse`` (the same values, up to float32
+    rounding). relu' is taken from the output, as ``bias_activation`` does."""
+    if activation not in ("linear", "relu"):
+        raise ValueError(f"conv2d_bias_activation: activation must be 'linear' or 'relu', got "
+                         f"{activation!r}")
+    if not _onednn.available():
+        return None
+    x, kernel = as_tensor(x), as_tensor(kernel)
+    strides, dilation, pads, out_hw = conv2d_geometry(x, kernel, strides, padding,
+                                                      dilation_rate)
+    if bias is not None and bias.shape != kernel.shape[3:]:
+        raise ValueError(f"conv2d_bias_activation: the bias must have shape {kernel.shape[3:]}, "
+                         f"got {bias.shape}")
+    relu = activation == "relu"
+    out = _onednn.conv2d(x.data, kernel.data, out_hw, pads, strides, dilation,
+                         None if bias is None else bias.data, relu)
+    if out is None:
+        return None
+    has_bias = bias is not None
+
+    def backward(g: np.ndarray) -> tuple[np.ndarray | None, ...]:
+        if relu:
+            g = g * (out > 0)
+        g_x = g_kernel = g_bias = None
+        if kernel.requires_grad or (has_bias and bias.requires_grad):
+            both = _onednn.conv2d_kernel_gradient(x.data, g, kernel.shape, pads, strides,
+                                                  dilation, has_bias, relu)
+            if both is None:
+                both = (_kernel_gradient(x.data, g, kernel.shape, pads, strides, dilation),
+                        g.reshape(-1, g.shape[-1]).sum(axis=0) if has_bias else None)
+            g_kernel, g_bias = both
+        if x.requires_grad:
+            g_x = _onednn.conv2d_input_gradient(g, kernel.data, x.shape, pads, strides,
+                                                dilation, has_bias, relu)
+            if g_x is None:
+                g_x = _full_convolution(g, kernel.data, x.shape[1:3], pads, strides, dilation)
+        return (g_x, g_kernel, g_bias) if has_bias else (g_x, g_kernel)
+
+    parents = (x, kernel, bias) if has_bias else (x, kernel)
+    return make_result(out, parents, backward, f"conv2d_bias_{activation}")
 
 
 def conv_transpose_output_length(length: int, kernel: int, stride: int, padding: str,

@@ -93,6 +93,12 @@ def _fused_names() -> dict[int, str]:
     return _names
 
 
+def fused_name(activation: Callable[[Tensor], Tensor]) -> str | None:
+    """The name (one of :data:`FUSABLE`) of a Keras activation function that
+    :func:`bias_activation` computes itself, or None."""
+    return _fused_names().get(id(activation))
+
+
 def fuse(z: object, bias: Tensor | None, activation: Callable[[Tensor], Tensor]) \
         -> Tensor | None:
     """What a Dense or Conv layer returns for ``activation(z + bias)`` when the bias can be

@@ -1,0 +1,358 @@
+"""The oneDNN fast path (``faltung.ops._onednn``) against faltung's reference convolution and GEMM.
+
+float32 conv2d and 2-D float32 matmul run on oneDNN where it is installed; the reference is the
+im2col + NumPy path (float64 here, which oneDNN never takes). oneDNN sums the same products in
+another order, so a float32 result must lie within the rounding bound of a dot product of n
+terms, n * eps32 * sum |a_i b_i|, of the float64 value (computed by the reference on |a| and
+|b|). Any wrong tap, padding row, stride or layout gives errors of the size of the values
+themselves, far above that bound. Where oneDNN is not installed these tests are skipped, except
+those of the fallback itself.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from faltung import Tensor, layers, ops
+from faltung.ops import _onednn
+
+conv = importlib.import_module("faltung.ops.conv")
+EPS = np.finfo(np.float32).eps
+
+needs_onednn = pytest.mark.skipif(not _onednn.available(),
+                                  reason=f"oneDNN not in use: {_onednn.status()}")
+
+CASES = [  # (n, h, w, c, o, kernel, strides, dilation, padding)
+    (2, 7, 6, 3, 4, (3, 3), (1, 1), (1, 1), "same"),
+    (3, 8, 7, 2, 5, (3, 2), (2, 2), (1, 1), "valid"),
+    (2, 9, 9, 4, 3, (3, 3), (1, 1), (2, 2), "same"),
+    (3, 6, 5, 1, 8, (2, 2), (2, 1), (1, 1), "same"),
+    (2, 5, 5, 16, 2, (3, 3), (1, 1), (1, 1), "valid"),
+    (1, 10, 10, 8, 16, (5, 5), (3, 3), (1, 1), "same"),
+    (4, 12, 12, 32, 32, (3, 3), (1, 1), (1, 1), "same"),
+    (2, 6, 6, 7, 9, (1, 1), (1, 1), (1, 1), "valid"),
+    (2, 11, 4, 3, 6, (4, 1), (1, 2), (1, 1), "same"),
+    (2, 8, 8, 5, 5, (3, 3), (1, 1), (3, 1), "valid"),
+]
+
+
+def _grads(x: np.ndarray, k: np.ndarray, strides, dilation, padding, g: np.ndarray):
+    xt, kt = Tensor(x, requires_grad=True), Tensor(k, requires_grad=True)
+    out = conv.conv2d(xt, kt, strides, padding, dilation)
+    out.backward(g)
+    return out.data, xt.grad, kt.grad
+
+
+def _assert_within_rounding(value: np.ndarray, exact: np.ndarray, magnitude: np.ndarray,
+                            terms: int) -> None:
+    assert value.dtype == np.float32 and value.shape == exact.shape
+    bound = terms * EPS * magnitude + 1e-30
+    excess = np.abs(value - exact) / bound
+    assert excess.max() <= 1, f"off by {excess.max():.3g} times the rounding bound"
+
+
+@needs_onednn
+@pytest.mark.parametrize("n, h, w, c, o, kernel, strides, dilation, padding", CASES)
+def test_conv2d_on_onednn_equals_the_reference(n, h, w, c, o, kernel, strides, dilation,
+                                               padding) -> None:
+    """Output, input gradient and kernel gradient in float32 against float64, each within the
+    rounding bound of its own sums: KH*KW*C terms for the output, KH*KW*O for the input
+    gradient, N*OH*OW for the kernel gradient."""
+    rng = np.random.default_rng(n * h + c * o)
+    x = rng.standard_normal((n, h, w, c))
+    k = rng.standard_normal((*kernel, c, o))
+    shape = conv.conv2d(Tensor(x), Tensor(k), strides, padding, dilation).shape
+    g = rng.standard_normal(shape)
+    exact = _grads(x, k, strides, dilation, padding, g)
+    magnitude = _grads(np.abs(x), np.abs(k), strides, dilation, padding, np.abs(g))
+    single = _grads(x.astype(np.float32), k.astype(np.float32), strides, dilation, padding,
+                    g.astype(np.float32))
+    key = ((n, h, w, c), k.shape, conv._pads((h, w), kernel, strides, dilation, padding),
+           strides, dilation, False, False)  # no bias, no relu
+    assert _onednn._cache.get(key) is not None, "oneDNN did not compute this convolution"
+    kh, kw = kernel
+    terms = (kh * kw * c, kh * kw * o, shape[0] * shape[1] * shape[2])
+    for value, expected, size, count in zip(single, exact, magnitude, terms, strict=True):
+        _assert_within_rounding(value, expected, size, count)
+
+
+@needs_onednn
+def test_conv2d_switched_off_takes_the_reference_path(monkeypatch) -> None:
+    calls = []
+    original = conv._correlate
+    monkeypatch.setattr(conv, "_correlate", lambda *a, **kw: calls.append(1) or original(*a, **kw))
+    x = Tensor(np.ones((2, 5, 5, 3), np.float32))
+    k = Tensor(np.ones((3, 3, 3, 4), np.float32))
+    conv.conv2d(x, k, 1, "same")
+    assert not calls
+    with _onednn.switched_off():
+        assert _onednn.status().startswith("reference")
+        conv.conv2d(x, k, 1, "same")
+    assert calls == [1]
+    assert _onednn.status().startswith("oneDNN 3.2")
+
+
+@needs_onednn
+def test_conv2d_with_only_one_gradient_and_non_contiguous_input() -> None:
+    """A frozen kernel (no kernel gradient), an input that needs none, and an input that is a
+    strided view (as the groups of a grouped Conv2D are)."""
+    rng = np.random.default_rng(3)
+    base = rng.standard_normal((2, 6, 6, 8)).astype(np.float32)
+    x = base[..., 2:6]  # not contiguous
+    k = rng.standard_normal((3, 3, 4, 5)).astype(np.float32)
+    g = rng.standard_normal((2, 6, 6, 5)).astype(np.float32)
+    exact = _grads(x.astype(np.float64), k.astype(np.float64), (1, 1), (1, 1), "same",
+                   g.astype(np.float64))
+    xt, kt = Tensor(x, requires_grad=True), Tensor(k)
+    out = conv.conv2d(xt, kt, 1, "same")
+    out.backward(g)
+    assert kt.grad is None
+    np.testing.assert_allclose(out.data, exact[0], rtol=0, atol=1e-4)
+    np.testing.assert_allclose(xt.grad, exact[1], rtol=0, atol=1e-4)
+    xt, kt = Tensor(x), Tensor(k, requires_grad=True)
+    out = conv.conv2d(xt, kt, 1, "same")
+    out.backward(g)
+    assert xt.grad is None
+    np.testing.assert_allclose(kt.grad, exact[2], rtol=0, atol=1e-4)
+
+
+@needs_onednn
+def test_conv2d_layers_train_the_same_on_both_paths() -> None:
+    """A Conv2D-Dense model's step on oneDNN and on the reference: same loss and gradients to
+    float32 rounding (the Dense GEMMs run on oneDNN too)."""
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((4, 8, 8, 3)).astype(np.float32)
+    conv_layer = layers.Conv2D(6, 3, activation="relu", padding="same")
+    dense = layers.Dense(5)
+    conv_layer.build(x.shape)
+    dense.build((4, 8 * 8 * 6))
+
+    def step() -> list[np.ndarray]:
+        for variable in (conv_layer.kernel, conv_layer.bias, dense.kernel, dense.bias):
+            variable.grad = None
+        out = dense(ops.reshape(conv_layer(Tensor(x)), (4, -1)))
+        loss = ops.sum(out * out)
+        loss.backward()
+        return [loss.data, conv_layer.kernel.grad.copy(), conv_layer.bias.grad.copy(),
+                dense.kernel.grad.copy()]
+
+    fast = step()
+    with _onednn.switched_off():
+        reference = step()
+    for value, expected in zip(fast, reference, strict=True):
+        np.testing.assert_allclose(value, expected, rtol=2e-4, atol=2e-4 * np.abs(expected).max())
+
+
+@pytest.fixture
+def after_a_convolution() -> None:
+    """The matmul op's GEMMs run on oneDNN once it has computed a convolution (not before)."""
+    conv.conv2d(Tensor(np.ones((1, 4, 4, 2), np.float32)),
+                Tensor(np.ones((3, 3, 2, 2), np.float32)), 1, "same")
+
+
+@needs_onednn
+def test_gemms_move_to_onednn_with_the_first_convolution() -> None:
+    code = """
+        import numpy as np
+        from faltung import ops
+        from faltung.ops import _onednn
+        a, b = np.ones((4, 3), np.float32), np.ones((3, 2), np.float32)
+        print(_onednn.matmul(a, b) is None)
+        ops.conv2d(np.ones((1, 4, 4, 2), np.float32), np.ones((3, 3, 2, 2), np.float32))
+        print(_onednn.matmul(a, b) is None)
+    """
+    assert _run(code, dict(os.environ)).split() == ["True", "False"]
+
+
+@needs_onednn
+@pytest.mark.usefixtures("after_a_convolution")
+@pytest.mark.parametrize("layout", ["plain", "a transposed", "b transposed", "both transposed",
+                                    "sliced", "strided rows"])
+def test_matmul_on_onednn_equals_numpy(layout) -> None:
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((37, 23))
+    b = rng.standard_normal((23, 19))
+    if layout == "a transposed":
+        a = np.ascontiguousarray(a.T).T
+    elif layout == "b transposed":
+        b = np.ascontiguousarray(b.T).T
+    elif layout == "both transposed":
+        a, b = np.ascontiguousarray(a.T).T, np.ascontiguousarray(b.T).T
+    elif layout == "sliced":
+        a = rng.standard_normal((37, 40))[:, 5:28]
+    elif layout == "strided rows":
+        a = rng.standard_normal((74, 23))[::2]
+    value = _onednn.matmul(a.astype(np.float32), b.astype(np.float32))
+    assert value is not None
+    _assert_within_rounding(value, a @ b, np.abs(a) @ np.abs(b), a.shape[1])
+
+
+@needs_onednn
+@pytest.mark.usefixtures("after_a_convolution")
+def test_matmul_op_and_its_gradients_on_onednn(monkeypatch) -> None:
+    calls = []
+    original = _onednn.matmul
+    monkeypatch.setattr(_onednn, "matmul", lambda a, b: calls.append(a.dtype) or original(a, b))
+    rng = np.random.default_rng(2)
+    a, b = rng.standard_normal((16, 9)), rng.standard_normal((9, 7))
+    g = rng.standard_normal((16, 7))
+    results = []
+    for dtype in (np.float64, np.float32):
+        at, bt = Tensor(a.astype(dtype), requires_grad=True), Tensor(b.astype(dtype),
+                                                                   requires_grad=True)
+        out = ops.matmul(at, bt)
+        out.backward(g.astype(dtype))
+        results.append((out.data, at.grad, bt.grad))
+    (exact_out, exact_ga, exact_gb), (out, ga, gb) = results
+    assert calls.count(np.float32) == 3  # forward and both gradients
+    _assert_within_rounding(out, exact_out, np.abs(a) @ np.abs(b), 9)
+    _assert_within_rounding(ga, exact_ga, np.abs(g) @ np.abs(b).T, 7)
+    _assert_within_rounding(gb, exact_gb, np.abs(a).T @ np.abs(g), 16)
+
+
+def test_what_onednn_leaves_to_the_reference() -> None:
+    """float64, float16, integer, batched, 1-D and empty operands are not oneDNN's."""
+    f32 = np.ones((3, 4), np.float32)
+    assert _onednn.matmul(f32.astype(np.float64), f32.T.astype(np.float64)) is None
+    assert _onednn.matmul(f32.astype(np.float16), f32.T.astype(np.float16)) is None
+    assert _onednn.matmul(np.ones((2, 3, 4), np.float32), f32.T) is None
+    assert _onednn.matmul(np.ones(4, np.float32), f32.T) is None
+    assert _onednn.matmul(np.ones((0, 4), np.float32), f32.T) is None
+    x64, k64 = np.ones((1, 4, 4, 2)), np.ones((3, 3, 2, 2))
+    assert _onednn.conv2d(x64, k64, (2, 2), ((0, 0), (0, 0)), (1, 1), (1, 1)) is None
+    empty = np.ones((0, 4, 4, 2), np.float32)
+    assert _onednn.conv2d(empty, k64.astype(np.float32), (4, 4), ((1, 1), (1, 1)), (1, 1),
+                          (1, 1)) is None
+
+
+def _run(code: str, env: dict[str, str], timeout: float = 120) -> str:
+    result = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env,
+                            capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+CONV_IN_A_CHILD = """
+    import numpy as np
+    from faltung import ops
+    from faltung.ops import _onednn
+    x = np.random.default_rng(0).standard_normal((2, 6, 6, 3)).astype(np.float32)
+    k = np.random.default_rng(1).standard_normal((3, 3, 3, 4)).astype(np.float32)
+    y = np.asarray(ops.conv2d(x, k, padding="same"))
+    print(_onednn.status())
+    print(float(np.abs(y).sum()))
+"""
+
+
+@pytest.mark.parametrize("setting, expected", [
+    ("0", "switched off by FALTUNG_ONEDNN=0"),
+    ("/nonexistent/libdnnl.so.3", "not found"),
+    (__file__, "test_onednn.py: "),  # not a shared library: refused, not a crash
+])
+def test_without_onednn_conv2d_takes_the_reference(setting, expected) -> None:
+    env = dict(os.environ, FALTUNG_ONEDNN=setting)
+    lines = _run(CONV_IN_A_CHILD, env).splitlines()
+    assert lines[0].startswith("reference (im2col + GEMM)") and expected in lines[0], lines[0]
+    assert float(lines[1]) > 0
+
+
+@needs_onednn
+def test_a_forked_child_computes_without_hanging() -> None:
+    """GNU OpenMP hangs in a forked child that runs a parallel region after its parent had
+    OpenMP threads: the child takes the reference path instead, and gets the same values."""
+    code = """
+        import os, numpy as np
+        from faltung import ops
+        from faltung.ops import _onednn
+        x = np.random.default_rng(0).standard_normal((4, 8, 8, 8)).astype(np.float32)
+        k = np.random.default_rng(1).standard_normal((3, 3, 8, 8)).astype(np.float32)
+        parent = np.asarray(ops.conv2d(x, k, padding="same"))
+        assert _onednn.available()
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            child = np.asarray(ops.conv2d(x, k, padding="same"))
+            ok = not _onednn.available() and np.allclose(child, parent, atol=1e-4)
+            os.write(write, b"ok" if ok else b"bad")
+            os._exit(0)
+        os.waitpid(pid, 0)
+        print(os.read(read, 8).decode())
+    """
+    assert _run(code, dict(os.environ), timeout=60).strip() == "ok"
+
+
+FUSED_CASES = [  # (n, h, w, c, o, kernel, strides, padding, activation, bias)
+    (3, 8, 8, 3, 6, (3, 3), (1, 1), "same", "relu", True),
+    (2, 9, 7, 4, 5, (3, 2), (2, 2), "valid", "relu", True),
+    (2, 6, 6, 8, 4, (1, 1), (1, 1), "valid", "linear", True),
+    (2, 7, 7, 2, 3, (3, 3), (1, 1), "same", "relu", False),
+    (2, 7, 7, 2, 3, (3, 3), (2, 1), "same", "linear", False),
+]
+
+
+@needs_onednn
+@pytest.mark.parametrize("n, h, w, c, o, kernel, strides, padding, activation, bias",
+                         FUSED_CASES)
+def test_conv2d_bias_activation_equals_the_separate_ops(n, h, w, c, o, kernel, strides,
+                                                        padding, activation, bias) -> None:
+    """One oneDNN op (bias and relu applied by the convolution kernel, the bias gradient from
+    its kernel-gradient pass) against conv2d, + bias and relu as separate float64 ops: values
+    and all gradients within float32 rounding of their sums."""
+    rng = np.random.default_rng(n + h + o)
+    x = rng.standard_normal((n, h, w, c))
+    k = rng.standard_normal((*kernel, c, o))
+    b = rng.standard_normal(o) if bias else None
+
+    def separate(x, k, b, g):
+        xt, kt = Tensor(x, requires_grad=True), Tensor(k, requires_grad=True)
+        out = conv.conv2d(xt, kt, strides, padding)
+        if b is not None:
+            bt = Tensor(b, requires_grad=True)
+            out = out + bt
+        if activation == "relu":
+            out = ops.relu(out)
+        out.backward(g)
+        return [out.data, xt.grad, kt.grad] + ([bt.grad] if b is not None else [])
+
+    shape = conv.conv2d(Tensor(x), Tensor(k), strides, padding).shape
+    g = rng.standard_normal(shape)
+    exact = separate(x, k, b, g)
+    magnitude = separate(np.abs(x), np.abs(k), None if b is None else np.abs(b), np.abs(g))
+    xt = Tensor(x.astype(np.float32), requires_grad=True)
+    kt = Tensor(k.astype(np.float32), requires_grad=True)
+    bt = None if b is None else Tensor(b.astype(np.float32), requires_grad=True)
+    out = conv.conv2d_bias_activation(xt, kt, bt, activation, strides, padding)
+    assert out is not None and out.op == f"conv2d_bias_{activation}"
+    out.backward(g.astype(np.float32))
+    single = [out.data, xt.grad, kt.grad] + ([bt.grad] if b is not None else [])
+    kh, kw = kernel
+    positions = shape[0] * shape[1] * shape[2]
+    terms = [kh * kw * c + 1, kh * kw * o, positions, positions]
+    for value, expected, size, count in zip(single, exact, magnitude, terms):
+        _assert_within_rounding(value, expected, size, count)
+
+
+@needs_onednn
+def test_conv2d_layer_runs_as_one_op_only_where_it_may() -> None:
+    """relu and linear Conv2D layers become one oneDNN op; other activations, float64,
+    channels_first and grouped convolutions keep conv2d + bias_activation."""
+    x = np.random.default_rng(0).standard_normal((2, 6, 6, 4)).astype(np.float32)
+    cases = [(layers.Conv2D(3, 3, activation="relu"), x, "conv2d_bias_relu"),
+             (layers.Conv2D(3, 3), x, "conv2d_bias_linear"),
+             (layers.Conv2D(3, 3, use_bias=False, activation="relu"), x, "conv2d_bias_relu"),
+             (layers.Conv2D(3, 3, activation="tanh"), x, "bias_tanh"),
+             (layers.Conv2D(3, 3, activation="sigmoid"), x, "sigmoid"),
+             (layers.Conv2D(4, 3, groups=2, activation="relu"), x, "relu"),
+             (layers.Conv2D(3, 3, activation="relu", dtype="float64"), x.astype(np.float64),
+              "bias_relu")]
+    for layer, inputs, op in cases:
+        assert layer(Tensor(inputs)).op == op, (layer.get_config(), op)
+    with _onednn.switched_off():
+        assert layers.Conv2D(3, 3, activation="relu")(Tensor(x)).op == "bias_relu"
