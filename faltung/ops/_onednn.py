@@ -1,26 +1,36 @@
-"""oneDNN's convolution kernels for float32 ``conv2d``: an optional fast path, through ctypes.
+"""oneDNN's kernels for float32 ``conv2d`` and GEMMs: an optional fast path, through ctypes.
 
-faltung's own convolution (``faltung.ops.conv``: im2col and one OpenBLAS GEMM, chunk by chunk)
-is the reference. On the course's 3x3 convolutions of 32-128 channels it runs as fast as im2col
-plus a GEMM can; oneDNN's direct convolution kernels (the ones PyTorch's CPU convolutions use)
-do not build a window matrix at all. Measured on a 2-core EPYC, same process, interleaved:
-forward + both gradients of a 32x32x32 to 32 conv (batch 32) 24.0 vs 28.2 ms, of the CIFAR-10
-CNN's first layer 2.9 vs 5.4 ms; at batch 32 without gradients (``predict``) the ExampleCNN's
-convolutions took 0.47 s vs 0.78 s for 3,200 samples.
+faltung's own convolution (``faltung.ops.conv``: im2col and one GEMM, chunk by chunk) is the
+reference. On the course's 3x3 convolutions it runs as fast as im2col plus OpenBLAS can, and
+OpenBLAS alone runs its GEMMs; oneDNN's direct convolution kernels (the ones PyTorch's CPU
+convolutions use) build no window matrix. faltung uses three of oneDNN's pieces:
+
+* the forward convolution, with a Conv2D layer's bias and relu applied in the same kernel;
+* the input gradient (backward data);
+* its GEMM (``dnnl_sgemm``), for the kernel gradient and, once a convolution has run, the
+  matmul op (see :func:`matmul`).
+
+The kernel gradient is not oneDNN's backward-weights kernel: that one sums over all samples and
+positions in one float32 chain per thread, and its error was 10-30 times that of im2col + GEMM
+(2e-6 to 1e-5 of the largest entry against 2e-7 to 5e-7, on the course's layers), more than
+Keras's own float32 gradients on the CIFAR-100 CNN's first layer. faltung keeps eq. 3.6 (the
+window matrix times the output gradient) with the GEMM on oneDNN's threads; it was as fast on
+the CIFAR-10 CNN's layers (8.1 vs 8.7 ms for 32x32x32 to 32), slower on the ExampleCNN's second
+(45 vs 25 ms, batch 128).
 
 The library is oneDNN 3.2 built with GNU OpenMP, from the ``onednn-cpu-gomp`` wheel (faltung's
 ``fast`` extra), which puts ``libdnnl.so.3`` in the environment's ``lib`` folder. The enum
 values below are those of that version's headers, so any other version is not used. Set
 ``FALTUNG_ONEDNN=0`` to keep the reference path, or ``FALTUNG_ONEDNN=/path/to/libdnnl.so.3`` to
-name the library. Without it, or for another dtype, or for a shape oneDNN declines,
-``conv2d`` computes with the reference; :func:`available` says which path is taken.
+name the library. Without it, for another dtype, or for a shape oneDNN declines, ``conv2d``
+computes with the reference; :func:`status` says which path is taken and why.
 
 oneDNN describes tensors in its logical NCHW / OIHW order with a physical layout tag: NHWC
 activations are ``nhwc``, Keras's (KH, KW, C_in, C_out) kernel is ``hwio``. The kernels want
 the weights in a blocked layout of their choosing, so the kernel is reordered into it on every
-call (it changes every step; that is a few microseconds), and the kernel gradient comes back
-out of it. One set of primitives per shape is kept (least recently used dropped beyond
-``CACHE_SIZE``); the just-in-time compiled kernels take milliseconds to make.
+call (it changes every step; a few microseconds). One set of primitives per shape is kept
+(least recently used dropped beyond ``CACHE_SIZE``); the just-in-time compiled kernels take
+milliseconds to make.
 """
 
 from __future__ import annotations
@@ -52,10 +62,10 @@ _FORWARD_TRAINING = 64
 _CONVOLUTION_DIRECT = 1
 _ELTWISE_RELU = 32
 _ARG_SRC, _ARG_DST, _ARG_WEIGHTS, _ARG_BIAS = 1, 17, 33, 41
-_ARG_DIFF_SRC, _ARG_DIFF_DST, _ARG_DIFF_WEIGHTS, _ARG_DIFF_BIAS = 129, 145, 161, 169
+_ARG_DIFF_SRC, _ARG_DIFF_DST = 129, 145
 _ARG_FROM, _ARG_TO = 1, 17
 _QUERY_IMPL_INFO_STR = 8
-_QUERY_WEIGHTS_MD, _QUERY_DIFF_WEIGHTS_MD = 131, 132
+_QUERY_WEIGHTS_MD = 131
 
 _P = ctypes.c_void_p
 _Dims = ctypes.c_int64 * 12
@@ -88,9 +98,6 @@ _SIGNATURES: dict[str, tuple[list[Any], Any]] = {
         ctypes.c_int),
     "dnnl_convolution_backward_data_primitive_desc_create": (
         [_P, _P, ctypes.c_int, _P, _P, _P, _Dims, _Dims, _Dims, _Dims, _P, _P], ctypes.c_int),
-    "dnnl_convolution_backward_weights_primitive_desc_create": (
-        [_P, _P, ctypes.c_int, _P, _P, _P, _P, _Dims, _Dims, _Dims, _Dims, _P, _P],
-        ctypes.c_int),
     "dnnl_reorder_primitive_desc_create": ([_P, _P, _P, _P, _P, _P], ctypes.c_int),
     "dnnl_primitive_desc_query": ([_P, ctypes.c_int, ctypes.c_int, _P], ctypes.c_int),
     "dnnl_primitive_desc_query_md": ([_P, ctypes.c_int, ctypes.c_int], _P),
@@ -247,11 +254,10 @@ def _dims(*values: int) -> Any:
 
 
 class _Convolution:
-    """The primitives of one convolution shape: forward, input gradient and kernel gradient
-    (the last two made on first use), with the kernel reorders they need. With ``bias`` the
-    forward pass adds a bias and the kernel gradient comes with the bias gradient; with
-    ``relu`` the forward pass ends with relu (a post-op: applied to each output while it is
-    still in a register)."""
+    """The primitives of one convolution shape: forward and input gradient (made on first
+    use), with the kernel reorders they need. With ``bias`` the forward pass adds a bias; with
+    ``relu`` it ends with relu (a post-op: applied to each output while it is still in a
+    register)."""
 
     def __init__(self, lib: _Library, x_shape: tuple[int, ...], kernel_shape: tuple[int, ...],
                  out_shape: tuple[int, ...], pads: Pads, strides: tuple[int, int],
@@ -289,7 +295,6 @@ class _Convolution:
                                                              _QUERY_WEIGHTS_MD, 0)
         self.to_weights = self._reorder(self.plain_weights, self.weights)
         self.backward_data: tuple[Any, Any, Any] | None = None
-        self.backward_weights: tuple[Any, Any, Any] | None = None
 
     def _md(self, shape: tuple[int, ...], tag: int) -> Any:
         md = _P()
@@ -333,17 +338,6 @@ class _Convolution:
             self.backward_data = (self._primitive(pd), weights,
                                   self._reorder(self.plain_weights, weights))
         return self.backward_data
-
-    def ensure_backward_weights(self) -> tuple[Any, Any, Any]:
-        if self.backward_weights is None:
-            pd = self._pd("dnnl_convolution_backward_weights_primitive_desc_create",
-                          _CONVOLUTION_DIRECT, self.src, self.any_weights, self.bias, self.dst,
-                          *self.geometry, self.forward_pd, None)
-            weights = self.lib.cdll.dnnl_primitive_desc_query_md(pd, _QUERY_DIFF_WEIGHTS_MD,
-                                                                 0)
-            self.backward_weights = (self._primitive(pd), weights,
-                                     self._reorder(weights, self.plain_weights))
-        return self.backward_weights
 
     def buffer(self, md: Any) -> np.ndarray:
         """An array large enough for a tensor in the layout ``md`` (a blocked kernel)."""
@@ -462,38 +456,6 @@ def conv2d_input_gradient(grad_out: np.ndarray, kernel: np.ndarray, x_shape: tup
     return grad_x
 
 
-def conv2d_kernel_gradient(x: np.ndarray, grad_out: np.ndarray,
-                           kernel_shape: tuple[int, ...], pads: Pads, strides: tuple[int, int],
-                           dilation: tuple[int, int], bias: bool = False, relu: bool = False) \
-        -> tuple[np.ndarray, np.ndarray | None] | None:
-    """The gradient of :func:`conv2d`'s kernel (seminar eq. 3.6), with ``bias`` also that of
-    the bias (the sum of ``grad_out`` over samples and positions), for the gradient of the
-    correlation itself: (kernel gradient, bias gradient or None), or None (see there)."""
-    if not _float32(x, grad_out):
-        return None
-    convolution = _convolution(x.shape, tuple(kernel_shape), grad_out.shape, pads, strides,
-                               dilation, bias, relu)
-    if convolution is None:
-        return None
-    grad_kernel = np.empty(kernel_shape, dtype=np.float32)
-    grad_bias = np.empty(kernel_shape[3], dtype=np.float32) if bias else None
-    with _lock:
-        try:
-            primitive, md, reorder = convolution.ensure_backward_weights()
-        except OneDNNError:
-            return None
-        blocked = convolution.buffer(md)
-        arguments = [(_ARG_SRC, convolution.src, np.ascontiguousarray(x)),
-                     (_ARG_DIFF_WEIGHTS, md, blocked),
-                     (_ARG_DIFF_DST, convolution.dst, np.ascontiguousarray(grad_out))]
-        if grad_bias is not None:
-            arguments.append((_ARG_DIFF_BIAS, convolution.bias, grad_bias))
-        convolution.run(primitive, arguments)
-        convolution.run(reorder, [(_ARG_FROM, md, blocked),
-                                  (_ARG_TO, convolution.plain_weights, grad_kernel)])
-    return grad_kernel, grad_bias
-
-
 def _gemm_operand(matrix: np.ndarray) -> tuple[np.ndarray, bytes, int]:
     """A 2-D float32 operand as oneDNN's row-major GEMM takes it: (array, 'N' or 'T', leading
     dimension); a transposed view is passed as 'T' without a copy."""
@@ -507,10 +469,11 @@ def _gemm_operand(matrix: np.ndarray) -> tuple[np.ndarray, bytes, int]:
     return matrix, b"N", max(columns, 1)
 
 
-def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
-    """``a @ b`` for 2-D float32 matrices on oneDNN's GEMM once oneDNN has computed a
-    convolution in this process; None where oneDNN does not compute it (before that, another
-    dtype or rank, an empty matrix, no library).
+def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray | None:
+    """``a @ b`` for 2-D float32 matrices on oneDNN's GEMM (into ``out`` if given, a
+    C-contiguous float32 array) once oneDNN has computed a convolution in this process; None
+    where oneDNN does not compute it (before that, another dtype or rank, an empty matrix, an
+    ``out`` of another layout, no library).
 
     Why only then: NumPy's OpenBLAS and oneDNN's OpenMP each keep a worker thread spinning
     on the second core for a while after every call. A model that alternates between them
@@ -526,9 +489,13 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
     if lib is None:
         return None
     (m, k), n = a.shape, b.shape[1]
+    if out is not None and not (out.shape == (m, n) and out.dtype == np.float32
+                                and out.flags.c_contiguous):
+        return None
     a, trans_a, lda = _gemm_operand(a)
     b, trans_b, ldb = _gemm_operand(b)
-    out = np.empty((m, n), dtype=np.float32)
+    if out is None:
+        out = np.empty((m, n), dtype=np.float32)
     lib.call("dnnl_sgemm", trans_a, trans_b, m, n, k, 1.0, a.ctypes.data, lda, b.ctypes.data,
              ldb, 0.0, out.ctypes.data, n)
     return out

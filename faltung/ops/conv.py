@@ -24,6 +24,11 @@ gradient of a first layer, C = 1 or 3) it runs as kn2row -- one GEMM with all ke
 the shifted product maps are added -- which avoids a window matrix kh*kw times the size of the
 many-channel operand. Bias and activation of a Conv2D layer are applied in place in the output
 array (``faltung.ops.fused``).
+
+Where oneDNN is installed (the ``fast`` extra, ``faltung.ops._onednn``), float32 convolutions
+run on its direct-convolution kernels instead, forward and both gradients, and a Conv2D layer's
+bias and relu join the convolution (:func:`conv2d_bias_activation`). Everything here stays the
+reference those kernels are tested against, and computes every other dtype.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from faltung.ops import _onednn
+from faltung.ops import _onednn, fused
 from faltung.ops._util import check_rank, pair
 from faltung.tensor import Tensor, as_tensor, is_grad_enabled, make_result
 
@@ -224,6 +229,16 @@ def _tap_rows(x: np.ndarray, kernel: tuple[int, int], pads: Pads, strides: tuple
     return taps.reshape(kh * kw * c, n * oh * ow)
 
 
+def _gemm(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``np.matmul(a, b, out=out)`` for the 2-D GEMMs here; on oneDNN's threads once it computes
+    convolutions (``faltung.ops._onednn.matmul``), so that the two libraries' spinning worker
+    threads do not fight over the second core."""
+    result = _onednn.matmul(a, b, out)
+    if result is None:
+        return np.matmul(a, b, out=out)
+    return result
+
+
 def _output_size(x: np.ndarray, kernel: tuple[int, int], pads: Pads, strides: tuple[int, int],
                  dilation: tuple[int, int]) -> tuple[int, int]:
     sizes = []
@@ -249,14 +264,14 @@ def _correlate(x: np.ndarray, kernel: np.ndarray, pads: Pads, strides: tuple[int
     keep = keep and small
     if c <= TAP_ROWS_CHANNELS and small:
         taps = _tap_rows(x, (kh, kw), pads, strides, dilation)
-        np.matmul(taps.T, matrix, out=rows)
+        _gemm(taps.T, matrix, out=rows)
         if keep:
             return out, taps.T
         _workspace.give(taps)
         return out, None
     whole = None
     for first, last, columns in _window_chunks(x, (kh, kw), pads, strides, dilation, keep):
-        np.matmul(columns, matrix, out=rows[first:last])
+        _gemm(columns, matrix, out=rows[first:last])
         whole = columns.base
     return out, whole.reshape(len(rows), kh * kw * c) if keep else None
 
@@ -277,7 +292,7 @@ def _correlate_by_taps(x: np.ndarray, kernel: np.ndarray, pads: Pads,
     ow = w + left + right - dilation[1] * (kw - 1)
     taps = np.ascontiguousarray(kernel.transpose(0, 1, 3, 2)).reshape(kh * kw * o, c)
     products = _workspace.take((kh * kw * o, n * h * w), x.dtype)
-    np.matmul(taps, np.ascontiguousarray(x).reshape(-1, c).T, out=products)
+    _gemm(taps, np.ascontiguousarray(x).reshape(-1, c).T, out=products)
     maps = products.reshape(kh, kw, o, n, h, w)
     out = np.zeros((o, n, oh, ow), dtype=x.dtype)
     for i in range(kh):
@@ -298,19 +313,27 @@ def _kernel_gradient(x: np.ndarray, grad_out: np.ndarray, kernel_shape: tuple[in
     """Seminar eq. 3.6: dF = X * dO. Each kernel tap is the sum over all output positions of the
     input value under that tap times the output gradient, i.e. the window matrix of X times dO.
     ``columns`` is that window matrix if the forward pass kept it (small inputs); otherwise it
-    is rebuilt chunk by chunk and the products summed (a copy is cheaper than holding 9x the
-    input in memory until the backward pass)."""
+    is built again: tap by tap for few channels (:func:`_tap_rows`), else chunk by chunk with
+    the products summed (a copy is cheaper than holding 9x the input in memory until the
+    backward pass)."""
     o = kernel_shape[-1]
     grads = grad_out.reshape(-1, o)
     if columns is not None:
-        return (columns.T @ grads).reshape(kernel_shape)
+        return _gemm(columns.T, grads).reshape(kernel_shape)
+    kh, kw, c, _ = kernel_shape
+    if 0 < len(grads) and c <= TAP_ROWS_CHANNELS \
+            and len(grads) * kh * kw * c * x.itemsize <= KEEP_BYTES:
+        taps = _tap_rows(x, (kh, kw), pads, strides, dilation)
+        total = _gemm(taps, grads)
+        _workspace.give(taps)
+        return total.reshape(kernel_shape)
     total = partial = None
     for first, last, chunk in _window_chunks(x, kernel_shape[:2], pads, strides, dilation):
         if total is None:
-            total = chunk.T @ grads[first:last]
+            total = _gemm(chunk.T, grads[first:last])
             partial = np.empty_like(total)
         else:
-            np.matmul(chunk.T, grads[first:last], out=partial)
+            _gemm(chunk.T, grads[first:last], out=partial)
             total += partial
     if total is None:  # an empty batch
         return np.zeros(kernel_shape, dtype=np.result_type(x, grad_out))
@@ -419,11 +442,8 @@ def _onednn_backward(x: Tensor, kernel: Tensor, pads: Pads, strides: tuple[int, 
 
     def backward(g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         g_x = g_kernel = None
-        if kernel.requires_grad:
-            both = _onednn.conv2d_kernel_gradient(x.data, g, kernel.shape, pads, strides,
-                                                  dilation)
-            g_kernel = both[0] if both is not None else \
-                _kernel_gradient(x.data, g, kernel.shape, pads, strides, dilation)
+        if kernel.requires_grad:  # eq. 3.6 as im2col + GEMM: see faltung.ops._onednn
+            g_kernel = _kernel_gradient(x.data, g, kernel.shape, pads, strides, dilation)
         if x.requires_grad:
             g_x = _onednn.conv2d_input_gradient(g, kernel.data, x.shape, pads, strides,
                                                 dilation)
@@ -439,7 +459,7 @@ def conv2d_bias_activation(x: Tensor, kernel: Tensor, bias: Tensor | None, activ
                            dilation_rate: int | tuple[int, int] = 1) -> Tensor | None:
     """Conv2D's ``activation(conv2d(x, kernel) + bias)`` as one op on oneDNN, for ``activation``
     'linear' or 'relu': the convolution kernel adds the bias and applies relu to each output
-    while it is still in a register, and its kernel gradient comes with the bias gradient.
+    while it is still in a register.
     Returns None where oneDNN does not compute it (not installed, not float32); the layer then
     computes ``conv2d`` and ``faltung.ops.fused.fuse`` (the same values, up to float32
     rounding). relu' is taken from the output, as ``bias_activation`` does."""
@@ -465,13 +485,10 @@ def conv2d_bias_activation(x: Tensor, kernel: Tensor, bias: Tensor | None, activ
         if relu:
             g = g * (out > 0)
         g_x = g_kernel = g_bias = None
-        if kernel.requires_grad or (has_bias and bias.requires_grad):
-            both = _onednn.conv2d_kernel_gradient(x.data, g, kernel.shape, pads, strides,
-                                                  dilation, has_bias, relu)
-            if both is None:
-                both = (_kernel_gradient(x.data, g, kernel.shape, pads, strides, dilation),
-                        g.reshape(-1, g.shape[-1]).sum(axis=0) if has_bias else None)
-            g_kernel, g_bias = both
+        if kernel.requires_grad:  # eq. 3.6 as im2col + GEMM: see faltung.ops._onednn
+            g_kernel = _kernel_gradient(x.data, g, kernel.shape, pads, strides, dilation)
+        if has_bias and bias.requires_grad:
+            g_bias = fused.bias_gradient(g)
         if x.requires_grad:
             g_x = _onednn.conv2d_input_gradient(g, kernel.data, x.shape, pads, strides,
                                                 dilation, has_bias, relu)

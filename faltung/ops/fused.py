@@ -52,13 +52,17 @@ def bias_activation(z: Tensor, bias: Tensor | None, activation: str = "linear") 
             g = g * (1 - out * out)
         if bias is None:
             return (g,)
-        if not bias.requires_grad:
-            return g, None
-        rows, repeat = _long_rows(g, g.shape[-1])
-        total = rows.sum(axis=0)
-        return g, total if repeat == 1 else total.reshape(repeat, -1).sum(axis=0)
+        return g, bias_gradient(g) if bias.requires_grad else None
 
     return make_result(out, parents, backward, f"bias_{activation}")
+
+
+def bias_gradient(g: np.ndarray) -> np.ndarray:
+    """The gradient of a bias over the last axis: ``g`` summed over all other axes (on long
+    rows, see :func:`_long_rows`)."""
+    rows, repeat = _long_rows(g, g.shape[-1])
+    total = rows.sum(axis=0)
+    return total if repeat == 1 else total.reshape(repeat, -1).sum(axis=0)
 
 
 def _long_rows(array: np.ndarray, channels: int) -> tuple[np.ndarray, int]:
