@@ -372,3 +372,68 @@ def test_kernel_gradient_is_as_precise_as_one_gemm() -> None:
     single = _grads(x.astype(np.float32), k.astype(np.float32), (1, 1), (1, 1), "same",
                     g.astype(np.float32))[2]
     assert np.abs(single - exact).max() <= 1e-6 * np.abs(exact).max()
+
+
+POOL_CASES = [  # (shape, pool, strides, padding)
+    ((3, 8, 8, 5), (2, 2), None, "valid"),
+    ((2, 7, 9, 3), (2, 2), None, "same"),
+    ((2, 9, 9, 4), (3, 3), (2, 2), "same"),  # overlapping windows
+    ((2, 6, 7, 2), (3, 2), (1, 1), "valid"),
+    ((1, 5, 5, 8), (2, 3), (3, 1), "same"),
+]
+
+
+@needs_onednn
+@pytest.mark.parametrize("shape, pool, strides, padding", POOL_CASES)
+def test_max_pool2d_on_onednn_equals_the_reference(shape, pool, strides, padding) -> None:
+    """The same maxima bit for bit, and each output gradient routed to the same input (the
+    first maximum of its window, row by row): inputs with many ties, as after relu."""
+    rng = np.random.default_rng(sum(shape))
+    x = np.maximum(rng.integers(-3, 4, size=shape), 0).astype(np.float32)  # ties everywhere
+    g = rng.standard_normal(ops.max_pool2d(x, pool, strides, padding).shape).astype(np.float32)
+
+    def run(requires_grad: bool, g: np.ndarray = g) -> list[np.ndarray]:
+        xt = Tensor(x, requires_grad=requires_grad)
+        out = ops.max_pool2d(xt, pool, strides, padding)
+        if not requires_grad:
+            return [out.data]
+        out.backward(g)
+        return [out.data, xt.grad]
+
+    calls = []
+    original = _onednn.max_pool2d
+    try:
+        _onednn.max_pool2d = lambda *a: calls.append(1) or original(*a)  # type: ignore
+        fast = run(True) + run(False)
+    finally:
+        _onednn.max_pool2d = original  # type: ignore
+    assert len(calls) == 2
+    with _onednn.switched_off():
+        reference = run(True) + run(False)
+        magnitude = run(True, np.abs(g))[1]
+    np.testing.assert_array_equal(fast[0], reference[0])
+    np.testing.assert_array_equal(fast[2], reference[2])
+    # overlapping windows add several gradients into one input, maybe in another order: the
+    # same terms (same routing), so within the rounding bound of a sum of pool-size terms
+    bound = pool[0] * pool[1] * EPS * magnitude
+    assert np.all(np.abs(fast[1] - reference[1]) <= bound)
+    assert np.array_equal(fast[1] != 0, reference[1] != 0)
+
+
+@needs_onednn
+def test_nan_in_the_data_reaches_the_output_as_in_keras() -> None:
+    """oneDNN's max drops a NaN (relu and max pooling); NumPy's, TensorFlow's and the
+    reference's keep it. Inputs that are not all finite therefore take the reference path: a
+    NaN pixel still poisons the outputs it touches."""
+    x = np.ones((2, 6, 6, 3), np.float32)
+    x[0, 2, 3, 1] = np.nan
+    conv_layer = layers.Conv2D(4, 3, activation="relu", padding="same")
+    pool = layers.MaxPooling2D()
+    out = pool(conv_layer(Tensor(x))).data
+    with _onednn.switched_off():
+        expected = pool(conv_layer(Tensor(x))).data
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
+    assert np.isnan(out[0]).any() and not np.isnan(out[1]).any()
+    assert _onednn.max_pool2d(x, (2, 2), (2, 2), ((0, 0), (0, 0)), (3, 3), False) is None
+    assert not _onednn.all_finite(np.array([1.0, np.inf], np.float32))
+    assert _onednn.all_finite(np.ones(5, np.float32), np.zeros(0, np.float32))

@@ -42,7 +42,7 @@ import site
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -58,14 +58,15 @@ _F32 = 3
 _TAG_ANY, _TAG_X, _TAG_NHWC, _TAG_HWIO = 1, 2, 22, 28
 _ENGINE_CPU = 1
 _STREAM_DEFAULT = 1
-_FORWARD_TRAINING = 64
+_FORWARD_TRAINING, _FORWARD_INFERENCE = 64, 96
 _CONVOLUTION_DIRECT = 1
+_POOLING_MAX = 511
 _ELTWISE_RELU = 32
 _ARG_SRC, _ARG_DST, _ARG_WEIGHTS, _ARG_BIAS = 1, 17, 33, 41
-_ARG_DIFF_SRC, _ARG_DIFF_DST = 129, 145
+_ARG_DIFF_SRC, _ARG_DIFF_DST, _ARG_WORKSPACE = 129, 145, 64
 _ARG_FROM, _ARG_TO = 1, 17
 _QUERY_IMPL_INFO_STR = 8
-_QUERY_WEIGHTS_MD = 131
+_QUERY_WEIGHTS_MD, _QUERY_WORKSPACE_MD = 131, 135
 
 _P = ctypes.c_void_p
 _Dims = ctypes.c_int64 * 12
@@ -98,6 +99,12 @@ _SIGNATURES: dict[str, tuple[list[Any], Any]] = {
         ctypes.c_int),
     "dnnl_convolution_backward_data_primitive_desc_create": (
         [_P, _P, ctypes.c_int, _P, _P, _P, _Dims, _Dims, _Dims, _Dims, _P, _P], ctypes.c_int),
+    "dnnl_pooling_forward_primitive_desc_create": (
+        [_P, _P, ctypes.c_int, ctypes.c_int, _P, _P, _Dims, _Dims, _Dims, _Dims, _Dims, _P],
+        ctypes.c_int),
+    "dnnl_pooling_backward_primitive_desc_create": (
+        [_P, _P, ctypes.c_int, _P, _P, _Dims, _Dims, _Dims, _Dims, _Dims, _P, _P],
+        ctypes.c_int),
     "dnnl_reorder_primitive_desc_create": ([_P, _P, _P, _P, _P, _P], ctypes.c_int),
     "dnnl_primitive_desc_query": ([_P, ctypes.c_int, ctypes.c_int, _P], ctypes.c_int),
     "dnnl_primitive_desc_query_md": ([_P, ctypes.c_int, ctypes.c_int], _P),
@@ -253,7 +260,67 @@ def _dims(*values: int) -> Any:
     return dims
 
 
-class _Convolution:
+class _Primitives:
+    """Handles made through the library, destroyed with this object, and running them."""
+
+    def __init__(self, lib: _Library) -> None:
+        self.lib = lib
+        self.handles: list[tuple[str, Any]] = []  # (destroy function, handle), made in order
+
+    def _md(self, shape: tuple[int, ...], tag: int) -> Any:
+        md = _P()
+        self.lib.call("dnnl_memory_desc_create_with_tag", ctypes.byref(md), len(shape),
+                      _dims(*shape), _F32, tag)
+        self.handles.append(("dnnl_memory_desc_destroy", md))
+        return md
+
+    def _pd(self, function: str, *args: Any) -> Any:
+        pd = _P()
+        self.lib.call(function, ctypes.byref(pd), self.lib.engine, *args)
+        self.handles.append(("dnnl_primitive_desc_destroy", pd))
+        return pd
+
+    def _primitive(self, pd: Any) -> Any:
+        primitive = _P()
+        self.lib.call("dnnl_primitive_create", ctypes.byref(primitive), pd)
+        self.handles.append(("dnnl_primitive_destroy", primitive))
+        return primitive
+
+    def _reorder(self, source: Any, target: Any) -> Any:
+        pd = _P()
+        self.lib.call("dnnl_reorder_primitive_desc_create", ctypes.byref(pd), source,
+                      self.lib.engine, target, self.lib.engine, None)
+        self.handles.append(("dnnl_primitive_desc_destroy", pd))
+        return self._primitive(pd)
+
+    def buffer(self, md: Any) -> np.ndarray:
+        """Bytes enough for a tensor in the layout ``md`` (a blocked kernel, a workspace)."""
+        return np.empty(max(self.lib.cdll.dnnl_memory_desc_get_size(md), 1), dtype=np.uint8)
+
+    def run(self, primitive: Any, arguments: list[tuple[int, Any, np.ndarray]]) -> None:
+        """Execute ``primitive`` on the arrays given as (argument kind, memory desc, array)."""
+        memories = []
+        try:
+            for _, md, array in arguments:
+                memory = _P()
+                self.lib.call("dnnl_memory_create", ctypes.byref(memory), md, self.lib.engine,
+                              _P(array.ctypes.data))
+                memories.append(memory)
+            args = (_ExecArg * len(arguments))(
+                *[_ExecArg(kind, memory) for (kind, _, _), memory in zip(arguments, memories)])
+            self.lib.call("dnnl_primitive_execute", primitive, self.lib.stream, len(arguments),
+                          args)
+            self.lib.call("dnnl_stream_wait", self.lib.stream)
+        finally:
+            for memory in memories:
+                self.lib.destroy("dnnl_memory_destroy", memory)
+
+    def __del__(self) -> None:
+        for name, handle in reversed(getattr(self, "handles", [])):
+            self.lib.destroy(name, handle)
+
+
+class _Convolution(_Primitives):
     """The primitives of one convolution shape: forward and input gradient (made on first
     use), with the kernel reorders they need. With ``bias`` the forward pass adds a bias; with
     ``relu`` it ends with relu (a post-op: applied to each output while it is still in a
@@ -262,8 +329,7 @@ class _Convolution:
     def __init__(self, lib: _Library, x_shape: tuple[int, ...], kernel_shape: tuple[int, ...],
                  out_shape: tuple[int, ...], pads: Pads, strides: tuple[int, int],
                  dilation: tuple[int, int], bias: bool = False, relu: bool = False) -> None:
-        self.lib = lib
-        self.handles: list[tuple[str, Any]] = []  # (destroy function, handle), made in order
+        super().__init__(lib)
         n, h, w, c = x_shape
         kh, kw, _, o = kernel_shape
         _, oh, ow, _ = out_shape
@@ -296,32 +362,6 @@ class _Convolution:
         self.to_weights = self._reorder(self.plain_weights, self.weights)
         self.backward_data: tuple[Any, Any, Any] | None = None
 
-    def _md(self, shape: tuple[int, ...], tag: int) -> Any:
-        md = _P()
-        self.lib.call("dnnl_memory_desc_create_with_tag", ctypes.byref(md), len(shape),
-                      _dims(*shape), _F32, tag)
-        self.handles.append(("dnnl_memory_desc_destroy", md))
-        return md
-
-    def _pd(self, function: str, *args: Any) -> Any:
-        pd = _P()
-        self.lib.call(function, ctypes.byref(pd), self.lib.engine, *args)
-        self.handles.append(("dnnl_primitive_desc_destroy", pd))
-        return pd
-
-    def _primitive(self, pd: Any) -> Any:
-        primitive = _P()
-        self.lib.call("dnnl_primitive_create", ctypes.byref(primitive), pd)
-        self.handles.append(("dnnl_primitive_destroy", primitive))
-        return primitive
-
-    def _reorder(self, source: Any, target: Any) -> Any:
-        pd = _P()
-        self.lib.call("dnnl_reorder_primitive_desc_create", ctypes.byref(pd), source,
-                      self.lib.engine, target, self.lib.engine, None)
-        self.handles.append(("dnnl_primitive_desc_destroy", pd))
-        return self._primitive(pd)
-
     def implementation(self) -> str:
         """The name oneDNN gives the forward kernel it chose (e.g. ``brgconv:avx2``)."""
         name = ctypes.c_char_p()
@@ -339,34 +379,7 @@ class _Convolution:
                                   self._reorder(self.plain_weights, weights))
         return self.backward_data
 
-    def buffer(self, md: Any) -> np.ndarray:
-        """An array large enough for a tensor in the layout ``md`` (a blocked kernel)."""
-        return np.empty(self.lib.cdll.dnnl_memory_desc_get_size(md) // 4, dtype=np.float32)
-
-    def run(self, primitive: Any, arguments: list[tuple[int, Any, np.ndarray]]) -> None:
-        """Execute ``primitive`` on the arrays given as (argument kind, memory desc, array)."""
-        memories = []
-        try:
-            for _, md, array in arguments:
-                memory = _P()
-                self.lib.call("dnnl_memory_create", ctypes.byref(memory), md, self.lib.engine,
-                              _P(array.ctypes.data))
-                memories.append(memory)
-            args = (_ExecArg * len(arguments))(
-                *[_ExecArg(kind, memory) for (kind, _, _), memory in zip(arguments, memories)])
-            self.lib.call("dnnl_primitive_execute", primitive, self.lib.stream, len(arguments),
-                          args)
-            self.lib.call("dnnl_stream_wait", self.lib.stream)
-        finally:
-            for memory in memories:
-                self.lib.destroy("dnnl_memory_destroy", memory)
-
-    def __del__(self) -> None:
-        for name, handle in reversed(getattr(self, "handles", [])):
-            self.lib.destroy(name, handle)
-
-
-_cache: OrderedDict[tuple[Any, ...], _Convolution | None] = OrderedDict()
+_cache: OrderedDict[tuple[Any, ...], _Primitives | None] = OrderedDict()
 
 
 def _convolution(x_shape: tuple[int, ...], kernel_shape: tuple[int, ...],
@@ -381,7 +394,7 @@ def _convolution(x_shape: tuple[int, ...], kernel_shape: tuple[int, ...],
     with _lock:
         if key in _cache:
             _cache.move_to_end(key)
-            return _cache[key]
+            return _cache[key]  # type: ignore[return-value]
         try:
             convolution: _Convolution | None = _Convolution(
                 lib, x_shape, kernel_shape, out_shape, pads, strides, dilation, bias, relu)
@@ -397,13 +410,23 @@ def _float32(*arrays: np.ndarray) -> bool:
     return all(array.dtype == np.float32 for array in arrays)
 
 
+def all_finite(*arrays: np.ndarray) -> bool:
+    """Whether no value is NaN or infinite (one sum each, no temporary array; a sum that
+    overflows counts as not finite). oneDNN's max (in relu and max pooling) drops a NaN where
+    NumPy's keeps it, so those run on oneDNN only for finite inputs: a NaN in the data then
+    still reaches the loss, as in Keras."""
+    return all(np.isfinite(np.add.reduce(array, axis=None)) for array in arrays)
+
+
 def conv2d(x: np.ndarray, kernel: np.ndarray, out_hw: tuple[int, int], pads: Pads,
            strides: tuple[int, int], dilation: tuple[int, int], bias: np.ndarray | None = None,
            relu: bool = False) -> np.ndarray | None:
     """The correlation of an NHWC input, zero-padded by ``pads`` (non-negative), with a
     (KH, KW, C, O) kernel, as ``faltung.ops.conv._correlate`` computes it, plus ``bias`` and
-    then relu if asked; None where oneDNN does not compute it (then the caller does)."""
-    if not _float32(x, kernel, *([] if bias is None else [bias])):
+    then relu if asked; None where oneDNN does not compute it (then the caller does), and with
+    relu for inputs that are not all finite (see :func:`all_finite`)."""
+    operands = [x, kernel] + ([] if bias is None else [bias])
+    if not _float32(*operands) or (relu and not all_finite(*operands)):
         return None
     out_shape = (x.shape[0], *out_hw, kernel.shape[3])
     convolution = _convolution(x.shape, kernel.shape, out_shape, pads, strides, dilation,
@@ -454,6 +477,94 @@ def conv2d_input_gradient(grad_out: np.ndarray, kernel: np.ndarray, x_shape: tup
                          (_ARG_WEIGHTS, md, weights),
                          (_ARG_DIFF_DST, convolution.dst, np.ascontiguousarray(grad_out))])
     return grad_x
+
+
+class _MaxPooling(_Primitives):
+    """The primitives of one max pooling shape: forward, and with ``training`` the backward
+    pass and the workspace (where each window's maximum was) that links them."""
+
+    def __init__(self, lib: _Library, x_shape: tuple[int, ...], out_shape: tuple[int, ...],
+                 pool: tuple[int, int], strides: tuple[int, int], pads: Pads,
+                 training: bool) -> None:
+        super().__init__(lib)
+        n, h, w, c = x_shape
+        _, oh, ow, _ = out_shape
+        self.src = self._md((n, c, h, w), _TAG_NHWC)
+        self.dst = self._md((n, c, oh, ow), _TAG_NHWC)
+        geometry = (_dims(*strides), _dims(*pool), _dims(0, 0), _dims(pads[0][0], pads[1][0]),
+                    _dims(pads[0][1], pads[1][1]))
+        forward_pd = self._pd("dnnl_pooling_forward_primitive_desc_create",
+                              _FORWARD_TRAINING if training else _FORWARD_INFERENCE,
+                              _POOLING_MAX, self.src, self.dst, *geometry, None)
+        self.forward = self._primitive(forward_pd)
+        self.workspace = self.backward = None
+        if training:
+            self.workspace = lib.cdll.dnnl_primitive_desc_query_md(forward_pd,
+                                                                   _QUERY_WORKSPACE_MD, 0)
+            self.backward = self._primitive(self._pd(
+                "dnnl_pooling_backward_primitive_desc_create", _POOLING_MAX, self.src, self.dst,
+                *geometry, forward_pd, None))
+
+
+def _max_pooling(x_shape: tuple[int, ...], out_shape: tuple[int, ...], pool: tuple[int, int],
+                 strides: tuple[int, int], pads: Pads, training: bool) -> _MaxPooling | None:
+    lib = library()
+    if lib is None or 0 in x_shape or 0 in out_shape:
+        return None
+    key = ("max_pool", x_shape, out_shape, pool, strides, pads, training)
+    with _lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]  # type: ignore[return-value]
+        try:
+            pooling: _MaxPooling | None = _MaxPooling(lib, x_shape, out_shape, pool, strides,
+                                                      pads, training)
+        except OneDNNError:
+            pooling = None
+        _cache[key] = pooling
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+        return pooling
+
+
+def max_pool2d(x: np.ndarray, pool: tuple[int, int], strides: tuple[int, int], pads: Pads,
+               out_hw: tuple[int, int], training: bool) \
+        -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray] | None] | None:
+    """The maximum of each window of an NHWC float32 input (``pads``: rows and columns that no
+    window's maximum can come from), as ``faltung.ops.pooling.max_pool2d`` computes it; with
+    ``training`` also the function that routes an output gradient back to each window's
+    maximum. None where oneDNN does not compute it (and for an input that is not all finite:
+    see :func:`all_finite`)."""
+    if x.dtype != np.float32 or not all_finite(x):
+        return None
+    out_shape = (x.shape[0], *out_hw, x.shape[3])
+    pooling = _max_pooling(x.shape, out_shape, pool, strides, pads, training)
+    if pooling is None:
+        return None
+    out = np.empty(out_shape, dtype=np.float32)
+    arguments = [(_ARG_SRC, pooling.src, np.ascontiguousarray(x)),
+                 (_ARG_DST, pooling.dst, out)]
+    workspace = None
+    if pooling.workspace is not None:
+        workspace = pooling.buffer(pooling.workspace)
+        arguments.append((_ARG_WORKSPACE, pooling.workspace, workspace))
+    with _lock:
+        pooling.run(pooling.forward, arguments)
+    if workspace is None:
+        return out, None
+    x_shape = x.shape
+
+    def gradient(grad_out: np.ndarray) -> np.ndarray:
+        grad_x = np.empty(x_shape, dtype=np.float32)
+        with _lock:
+            pooling.run(pooling.backward,
+                        [(_ARG_DIFF_DST, pooling.dst,
+                          np.ascontiguousarray(grad_out, dtype=np.float32)),
+                         (_ARG_WORKSPACE, pooling.workspace, workspace),
+                         (_ARG_DIFF_SRC, pooling.src, grad_x)])
+        return grad_x
+
+    return out, gradient
 
 
 def _gemm_operand(matrix: np.ndarray) -> tuple[np.ndarray, bytes, int]:

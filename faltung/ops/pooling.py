@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from faltung.ops import reduction
+from faltung.ops import _onednn, reduction
 from faltung.ops._util import check_rank, pair
 from faltung.ops.conv import _padding, conv_output_length, same_padding
 from faltung.tensor import Tensor, as_tensor, is_grad_enabled, make_result
@@ -61,8 +61,15 @@ def max_pool2d(x: Tensor, pool_size: int | tuple[int, int] = 2,
     (the first one if several are equal), every other position gets 0."""
     x = as_tensor(x)
     pool, strides, pads, out_hw = _geometry(x, pool_size, strides, padding, "max_pool2d")
+    training = is_grad_enabled() and x.requires_grad
+    fast = _onednn.max_pool2d(x.data, pool, strides, pads, out_hw, training)
+    if fast is not None:  # float32 on oneDNN where it is installed: the same maxima and routing
+        out, gradient = fast
+        if gradient is None:
+            return make_result(out, (x,), _no_backward, "max_pool2d")
+        return make_result(out, (x,), lambda g: (gradient(g),), "max_pool2d")
     padded = _padded(x.data, pads, -np.inf)
-    if not (is_grad_enabled() and x.requires_grad):  # inference: the maxima only
+    if not training:  # inference: the maxima only
         best = _offset(padded, 0, 0, strides, out_hw).copy()
         for k in range(1, pool[0] * pool[1]):
             np.maximum(best, _offset(padded, k // pool[1], k % pool[1], strides, out_hw),
