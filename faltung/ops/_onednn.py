@@ -1,12 +1,14 @@
-"""oneDNN's kernels for float32 ``conv2d`` and GEMMs: an optional fast path, through ctypes.
+"""oneDNN's kernels for float32 convolution, max pooling and GEMMs: an optional fast path.
 
 faltung's own convolution (``faltung.ops.conv``: im2col and one GEMM, chunk by chunk) is the
 reference. On the course's 3x3 convolutions it runs as fast as im2col plus OpenBLAS can, and
 OpenBLAS alone runs its GEMMs; oneDNN's direct convolution kernels (the ones PyTorch's CPU
-convolutions use) build no window matrix. faltung uses three of oneDNN's pieces:
+convolutions use) build no window matrix. faltung uses four of oneDNN's pieces:
 
 * the forward convolution, with a Conv2D layer's bias and relu applied in the same kernel;
 * the input gradient (backward data);
+* max pooling, forward and backward (the same maxima, the gradient routed to the same first
+  maximum of each window);
 * its GEMM (``dnnl_sgemm``), for the kernel gradient and, once a convolution has run, the
   matmul op (see :func:`matmul`).
 
