@@ -26,9 +26,10 @@ many-channel operand. Bias and activation of a Conv2D layer are applied in place
 array (``faltung.ops.fused``).
 
 Where oneDNN is installed (the ``fast`` extra, ``faltung.ops._onednn``), float32 convolutions
-run on its direct-convolution kernels instead, forward and both gradients, and a Conv2D layer's
-bias and relu join the convolution (:func:`conv2d_bias_activation`). Everything here stays the
-reference those kernels are tested against, and computes every other dtype.
+run on its direct-convolution kernels instead (the forward pass and the input gradient; the
+kernel gradient stays eq. 3.6 as im2col + GEMM, the GEMM on oneDNN's threads), and a Conv2D
+layer's bias and relu join the convolution (:func:`conv2d_bias_activation`). Everything here
+stays the reference those kernels are tested against, and computes every other dtype.
 """
 
 from __future__ import annotations
@@ -437,8 +438,9 @@ def conv2d(x: Tensor, kernel: Tensor, strides: int | tuple[int, int] = 1,
 def _onednn_backward(x: Tensor, kernel: Tensor, pads: Pads, strides: tuple[int, int],
                      dilation: tuple[int, int]) \
         -> Callable[[np.ndarray], tuple[np.ndarray | None, np.ndarray | None]]:
-    """conv2d's backward pass on oneDNN (eqs. 3.6 and 3.8 by its kernels), each gradient by
-    the reference where oneDNN declines it."""
+    """conv2d's backward pass when oneDNN computed the forward pass: the input gradient
+    (eq. 3.8) by its kernel (by the reference where it declines), the kernel gradient (eq. 3.6)
+    as im2col + GEMM."""
 
     def backward(g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         g_x = g_kernel = None
