@@ -384,6 +384,23 @@ class _Convolution(_Primitives):
 _cache: OrderedDict[tuple[Any, ...], _Primitives | None] = OrderedDict()
 
 
+def _cached(key: tuple[Any, ...], make: Callable[[], _Primitives]) -> Any:
+    """The primitives for ``key`` from the cache, made by ``make`` on first use; None (also
+    cached) where oneDNN declines the shape (no kernel takes it: the reference computes it)."""
+    with _lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+        try:
+            primitives: _Primitives | None = make()
+        except OneDNNError:
+            primitives = None
+        _cache[key] = primitives
+        while len(_cache) > CACHE_SIZE:
+            _cache.popitem(last=False)
+        return primitives
+
+
 def _convolution(x_shape: tuple[int, ...], kernel_shape: tuple[int, ...],
                  out_shape: tuple[int, ...], pads: Pads, strides: tuple[int, int],
                  dilation: tuple[int, int], bias: bool = False, relu: bool = False) \
@@ -392,20 +409,9 @@ def _convolution(x_shape: tuple[int, ...], kernel_shape: tuple[int, ...],
     lib = library()
     if lib is None or 0 in x_shape or 0 in kernel_shape or 0 in out_shape:
         return None
-    key = (x_shape, kernel_shape, pads, strides, dilation, bias, relu)
-    with _lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key]  # type: ignore[return-value]
-        try:
-            convolution: _Convolution | None = _Convolution(
-                lib, x_shape, kernel_shape, out_shape, pads, strides, dilation, bias, relu)
-        except OneDNNError:  # a shape no kernel takes: the reference computes it
-            convolution = None
-        _cache[key] = convolution
-        while len(_cache) > CACHE_SIZE:
-            _cache.popitem(last=False)
-        return convolution
+    return _cached((x_shape, kernel_shape, pads, strides, dilation, bias, relu),
+                   lambda: _Convolution(lib, x_shape, kernel_shape, out_shape, pads, strides,
+                                        dilation, bias, relu))
 
 
 def _float32(*arrays: np.ndarray) -> bool:
@@ -513,20 +519,8 @@ def _max_pooling(x_shape: tuple[int, ...], out_shape: tuple[int, ...], pool: tup
     lib = library()
     if lib is None or 0 in x_shape or 0 in out_shape:
         return None
-    key = ("max_pool", x_shape, out_shape, pool, strides, pads, training)
-    with _lock:
-        if key in _cache:
-            _cache.move_to_end(key)
-            return _cache[key]  # type: ignore[return-value]
-        try:
-            pooling: _MaxPooling | None = _MaxPooling(lib, x_shape, out_shape, pool, strides,
-                                                      pads, training)
-        except OneDNNError:
-            pooling = None
-        _cache[key] = pooling
-        while len(_cache) > CACHE_SIZE:
-            _cache.popitem(last=False)
-        return pooling
+    return _cached(("max_pool", x_shape, out_shape, pool, strides, pads, training),
+                   lambda: _MaxPooling(lib, x_shape, out_shape, pool, strides, pads, training))
 
 
 def max_pool2d(x: np.ndarray, pool: tuple[int, int], strides: tuple[int, int], pads: Pads,

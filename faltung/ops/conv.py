@@ -447,13 +447,21 @@ def _onednn_backward(x: Tensor, kernel: Tensor, pads: Pads, strides: tuple[int, 
         if kernel.requires_grad:  # eq. 3.6 as im2col + GEMM: see faltung.ops._onednn
             g_kernel = _kernel_gradient(x.data, g, kernel.shape, pads, strides, dilation)
         if x.requires_grad:
-            g_x = _onednn.conv2d_input_gradient(g, kernel.data, x.shape, pads, strides,
-                                                dilation)
-            if g_x is None:
-                g_x = _full_convolution(g, kernel.data, x.shape[1:3], pads, strides, dilation)
+            g_x = _input_gradient(g, kernel.data, x.shape, pads, strides, dilation)
         return g_x, g_kernel
 
     return backward
+
+
+def _input_gradient(g: np.ndarray, kernel: np.ndarray, x_shape: tuple[int, ...], pads: Pads,
+                    strides: tuple[int, int], dilation: tuple[int, int], bias: bool = False,
+                    relu: bool = False) -> np.ndarray:
+    """Eq. 3.8 on oneDNN after a forward pass there (``bias``/``relu`` name its primitives), by
+    the reference where oneDNN declines it."""
+    g_x = _onednn.conv2d_input_gradient(g, kernel, x_shape, pads, strides, dilation, bias, relu)
+    if g_x is None:
+        g_x = _full_convolution(g, kernel, x_shape[1:3], pads, strides, dilation)
+    return g_x
 
 
 def conv2d_bias_activation(x: Tensor, kernel: Tensor, bias: Tensor | None, activation: str,
@@ -492,10 +500,8 @@ def conv2d_bias_activation(x: Tensor, kernel: Tensor, bias: Tensor | None, activ
         if has_bias and bias.requires_grad:
             g_bias = fused.bias_gradient(g)
         if x.requires_grad:
-            g_x = _onednn.conv2d_input_gradient(g, kernel.data, x.shape, pads, strides,
-                                                dilation, has_bias, relu)
-            if g_x is None:
-                g_x = _full_convolution(g, kernel.data, x.shape[1:3], pads, strides, dilation)
+            g_x = _input_gradient(g, kernel.data, x.shape, pads, strides, dilation, has_bias,
+                                  relu)
         return (g_x, g_kernel, g_bias) if has_bias else (g_x, g_kernel)
 
     parents = (x, kernel, bias) if has_bias else (x, kernel)
