@@ -358,20 +358,159 @@ def test_conv2d_layer_runs_as_one_op_only_where_it_may() -> None:
         assert layers.Conv2D(3, 3, activation="relu")(Tensor(x)).op == "bias_relu"
 
 
+def _precise_kernel_gradients() -> bool:
+    """Whether this CPU's backward-weights kernel is one faltung uses (AVX-512's)."""
+    x = np.ones((2, 6, 6, 8), np.float32)
+    return _onednn.conv2d_kernel_gradient(x, x, (3, 3, 8, 8), ((1, 1), (1, 1)), (1, 1),
+                                          (1, 1)) is not None
+
+
 @needs_onednn
-def test_kernel_gradient_is_as_precise_as_one_gemm() -> None:
-    """The kernel gradient sums over every sample and position (32,768 terms here). As one
-    im2col GEMM (blocked sums) its float32 error stays below 1e-6 of the largest entry (2-5e-7
-    measured); oneDNN's backward-weights kernel, one float32 chain per thread, was at 9e-6,
-    which is why faltung does not use it."""
+@pytest.mark.parametrize("n, h, w, c, o, kernel, strides", [
+    (32, 32, 32, 16, 16, (3, 3), (1, 1)),  # 32,768 terms, in chunks of 8 samples
+    (128, 28, 28, 32, 32, (3, 3), (1, 1)),  # the ExampleCNN's second layer: 100,352 terms
+    (32, 8, 8, 128, 128, (3, 3), (1, 1)),  # the CIFAR-10 CNN's last: chunks of 16 samples
+])
+def test_kernel_gradient_is_as_precise_as_one_gemm(n, h, w, c, o, kernel, strides) -> None:
+    """The kernel gradient sums over every sample and position. As one im2col GEMM (blocked
+    sums) its float32 error stays below 1e-6 of the largest entry (2-5e-7 measured). oneDNN's
+    AVX-512 backward-weights kernel, in one call, was at 1.2e-6 on the second case; summed
+    chunk by chunk it is at 2-5e-7 too. The AVX2 kernel (5e-6 to 1e-5) is not used."""
     rng = np.random.default_rng(11)
-    x = rng.random((32, 32, 32, 16))
-    k = rng.standard_normal((3, 3, 16, 16)) * 0.1
-    g = rng.standard_normal((32, 32, 32, 16)) * 1e-3
-    exact = _grads(x, k, (1, 1), (1, 1), "same", g)[2]
-    single = _grads(x.astype(np.float32), k.astype(np.float32), (1, 1), (1, 1), "same",
+    x = rng.random((n, h, w, c))
+    k = rng.standard_normal((*kernel, c, o)) * 0.1
+    shape = conv.conv2d(Tensor(x[:1]), Tensor(k), strides, "same").shape
+    g = rng.standard_normal((n, *shape[1:])) * 1e-3
+    exact = _grads(x, k, strides, (1, 1), "same", g)[2]
+    single = _grads(x.astype(np.float32), k.astype(np.float32), strides, (1, 1), "same",
                     g.astype(np.float32))[2]
     assert np.abs(single - exact).max() <= 1e-6 * np.abs(exact).max()
+
+
+KERNEL_GRADIENT_CASES = [  # (n, h, w, c, o, kernel, strides, dilation, padding, bias)
+    (37, 16, 16, 8, 6, (3, 3), (1, 1), (1, 1), "same", True),  # chunks of 16, 16 and 5
+    (19, 32, 32, 4, 5, (3, 3), (1, 1), (1, 1), "same", False),  # chunks of 8, 8 and 3
+    (5, 30, 31, 6, 4, (5, 3), (2, 3), (1, 1), "valid", True),
+    (9, 12, 12, 5, 7, (3, 3), (1, 1), (2, 2), "same", True),
+    (3, 100, 100, 4, 3, (1, 1), (1, 1), (1, 1), "valid", True),  # 10,000 positions a sample
+]
+
+
+@needs_onednn
+@pytest.mark.parametrize("n, h, w, c, o, kernel, strides, dilation, padding, bias",
+                         KERNEL_GRADIENT_CASES)
+def test_kernel_and_bias_gradients_chunk_by_chunk(monkeypatch, n, h, w, c, o, kernel, strides,
+                                                 dilation, padding, bias) -> None:
+    """oneDNN's backward-weights kernel over chunks of samples (a smaller last one included),
+    the chunks' kernel and bias gradients summed, against float64 within the rounding bound of
+    N*OH*OW terms. Whatever kernel this CPU has is allowed here, so that the chunking is
+    tested on every machine (the bound holds for any order of the sums)."""
+    rng = np.random.default_rng(n + h + c)
+    x = rng.standard_normal((n, h, w, c))
+    k = rng.standard_normal((*kernel, c, o))
+    pads = conv._pads((h, w), kernel, strides, dilation, padding)
+    out_hw = conv.conv2d(Tensor(x[:1]), Tensor(k), strides, padding, dilation).shape[1:3]
+    g = rng.standard_normal((n, *out_hw, o))
+    exact = conv._kernel_gradient(x, g, k.shape, pads, strides, dilation)
+    magnitude = conv._kernel_gradient(np.abs(x), np.abs(g), k.shape, pads, strides, dilation)
+    names = []
+    original = _onednn._Convolution.ensure_backward_weights
+
+    def any_kernel(self):
+        name, *rest = original(self)
+        names.append(name)
+        return ("allowed", *rest)
+
+    monkeypatch.setattr(_onednn, "PRECISE_BACKWARD_WEIGHTS", ("allowed",))
+    monkeypatch.setattr(_onednn._Convolution, "ensure_backward_weights", any_kernel)
+    result = _onednn.conv2d_kernel_gradient(x.astype(np.float32), g.astype(np.float32),
+                                            k.shape, pads, strides, dilation, bias)
+    assert result is not None
+    chunk = min(_onednn.CHUNK_SAMPLES, _onednn.CHUNK_POSITIONS // (out_hw[0] * out_hw[1]))
+    assert len(names) == -(-n // max(chunk, 1))
+    g_kernel, g_bias = result
+    _assert_within_rounding(g_kernel, exact, magnitude, n * out_hw[0] * out_hw[1])
+    if bias:
+        _assert_within_rounding(g_bias, g.sum(axis=(0, 1, 2)), np.abs(g).sum(axis=(0, 1, 2)),
+                                n * out_hw[0] * out_hw[1])
+    else:
+        assert g_bias is None
+
+
+@needs_onednn
+def test_kernel_gradient_left_to_im2col_where_onednn_is_less_precise() -> None:
+    """One to three input channels (the first layer), float64, and the AVX2 kernel (forced
+    here with oneDNN's own ONEDNN_MAX_CPU_ISA) are im2col + GEMM's."""
+    pads = ((1, 1), (1, 1))
+    rgb = np.ones((4, 8, 8, 3), np.float32)
+    assert _onednn.conv2d_kernel_gradient(rgb, np.ones((4, 8, 8, 6), np.float32), (3, 3, 3, 6),
+                                          pads, (1, 1), (1, 1)) is None
+    x64 = np.ones((4, 8, 8, 8))
+    assert _onednn.conv2d_kernel_gradient(x64, x64, (3, 3, 8, 8), pads, (1, 1), (1, 1)) is None
+    code = """
+        import numpy as np
+        from faltung.ops import _onednn
+        x = np.ones((4, 8, 8, 8), np.float32)
+        print(_onednn.conv2d_kernel_gradient(x, x, (3, 3, 8, 8), ((1, 1), (1, 1)), (1, 1),
+                                             (1, 1)) is None)
+        conv = _onednn._convolution(x.shape, (3, 3, 8, 8), x.shape, ((1, 1), (1, 1)), (1, 1),
+                                    (1, 1))
+        print(conv.ensure_backward_weights()[0])
+    """
+    lines = _run(code, dict(os.environ, ONEDNN_MAX_CPU_ISA="AVX2")).split()
+    assert lines == ["True", "jit:avx2"]
+
+
+@needs_onednn
+def test_relu_gradient_on_onednn_is_numpys_bit_for_bit() -> None:
+    """``g * (out > 0)`` with zeros, negative zeros, denormals, NaN and infinite gradients
+    where the output is and is not positive (NaN * 0 stays NaN, as in NumPy)."""
+    rng = np.random.default_rng(5)
+    size = 3 * _onednn.RELU_GRADIENT_MIN_SIZE + 7
+    out = np.maximum(rng.standard_normal(size), 0).astype(np.float32)
+    out[:4] = [0.0, -0.0, 1e-45, np.inf]
+    g = rng.standard_normal(size).astype(np.float32)
+    g[rng.integers(0, size, 50)] = np.nan
+    g[rng.integers(0, size, 50)] = np.inf
+    g[rng.integers(0, size, 50)] = -np.inf
+    g[:8] = [np.nan, np.inf, np.nan, np.nan, -np.inf, 1.0, -0.0, 2.0]
+    fast = _onednn.relu_gradient(g.reshape(-1, 1), out.reshape(-1, 1))
+    with np.errstate(invalid="ignore"):
+        expected = g * (out > 0)
+    assert fast is not None and fast.shape == (size, 1)
+    np.testing.assert_array_equal(fast.ravel().view(np.uint32), expected.view(np.uint32))
+    small = np.ones(_onednn.RELU_GRADIENT_MIN_SIZE - 1, np.float32)
+    assert _onednn.relu_gradient(small, small) is None
+    assert _onednn.relu_gradient(g.astype(np.float64), out.astype(np.float64)) is None
+    assert _onednn.relu_gradient(g[:-1], out[1:].reshape(1, -1)) is None
+
+
+@needs_onednn
+@pytest.mark.parametrize("where", [0, 5000, 2**16 - 1, 2**16 + 3])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_all_finite_finds_every_non_finite_value(where, value) -> None:
+    """Large float32 arrays are summed as rows times a column of ones on oneDNN, the values
+    past the last whole row by NumPy: a NaN or infinity anywhere is found."""
+    x = np.ones(2**16 + 5, np.float32)
+    assert _onednn.all_finite(x)
+    x[where] = value
+    assert not _onednn.all_finite(x)
+    assert not _onednn.all_finite(x.reshape(1, -1), np.ones(3, np.float32))
+
+
+@needs_onednn
+def test_all_finite_on_large_and_odd_arrays() -> None:
+    big = np.full(2**17, 1e38, np.float32)  # the sum overflows: counted as not finite
+    assert not _onednn.all_finite(big)
+    both = np.zeros(2**17, np.float32)
+    both[[10, 2**16 + 10]] = [np.inf, -np.inf]  # the sum is NaN
+    assert not _onednn.all_finite(both)
+    strided = np.ones((2**9, 2**9), np.float32)[:, ::2]
+    assert _onednn.all_finite(strided)
+    strided_nan = strided.copy()
+    strided_nan[3, 4] = np.nan
+    assert not _onednn.all_finite(strided_nan[:, ::1].T)
+    assert _onednn.all_finite(np.ones(2**17, np.float64))
 
 
 POOL_CASES = [  # (shape, pool, strides, padding)

@@ -439,18 +439,31 @@ def _onednn_backward(x: Tensor, kernel: Tensor, pads: Pads, strides: tuple[int, 
                      dilation: tuple[int, int]) \
         -> Callable[[np.ndarray], tuple[np.ndarray | None, np.ndarray | None]]:
     """conv2d's backward pass when oneDNN computed the forward pass: the input gradient
-    (eq. 3.8) by its kernel (by the reference where it declines), the kernel gradient (eq. 3.6)
-    as im2col + GEMM."""
+    (eq. 3.8) and the kernel gradient (eq. 3.6) by its kernels where it computes them
+    precisely, else by the reference."""
 
     def backward(g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         g_x = g_kernel = None
-        if kernel.requires_grad:  # eq. 3.6 as im2col + GEMM: see faltung.ops._onednn
-            g_kernel = _kernel_gradient(x.data, g, kernel.shape, pads, strides, dilation)
+        if kernel.requires_grad:
+            g_kernel, _ = _weight_gradients(x.data, g, kernel.shape, pads, strides, dilation)
         if x.requires_grad:
             g_x = _input_gradient(g, kernel.data, x.shape, pads, strides, dilation)
         return g_x, g_kernel
 
     return backward
+
+
+def _weight_gradients(x: np.ndarray, g: np.ndarray, kernel_shape: tuple[int, ...], pads: Pads,
+                      strides: tuple[int, int], dilation: tuple[int, int], bias: bool = False) \
+        -> tuple[np.ndarray, np.ndarray | None]:
+    """The kernel gradient (eq. 3.6) and with ``bias`` the bias gradient after a forward pass on
+    oneDNN: by oneDNN's backward-weights kernel where it is as precise as im2col + GEMM (see
+    ``faltung.ops._onednn.conv2d_kernel_gradient``), else by im2col + GEMM and a sum."""
+    fast = _onednn.conv2d_kernel_gradient(x, g, kernel_shape, pads, strides, dilation, bias)
+    if fast is not None:
+        return fast
+    g_kernel = _kernel_gradient(x, g, kernel_shape, pads, strides, dilation)
+    return g_kernel, fused.bias_gradient(g) if bias else None
 
 
 def _input_gradient(g: np.ndarray, kernel: np.ndarray, x_shape: tuple[int, ...], pads: Pads,
@@ -493,11 +506,13 @@ def conv2d_bias_activation(x: Tensor, kernel: Tensor, bias: Tensor | None, activ
 
     def backward(g: np.ndarray) -> tuple[np.ndarray | None, ...]:
         if relu:
-            g = g * (out > 0)
+            masked = _onednn.relu_gradient(g, out)
+            g = g * (out > 0) if masked is None else masked
         g_x = g_kernel = g_bias = None
-        if kernel.requires_grad:  # eq. 3.6 as im2col + GEMM: see faltung.ops._onednn
-            g_kernel = _kernel_gradient(x.data, g, kernel.shape, pads, strides, dilation)
-        if has_bias and bias.requires_grad:
+        if kernel.requires_grad:
+            g_kernel, g_bias = _weight_gradients(x.data, g, kernel.shape, pads, strides,
+                                                 dilation, has_bias and bias.requires_grad)
+        elif has_bias and bias.requires_grad:
             g_bias = fused.bias_gradient(g)
         if x.requires_grad:
             g_x = _input_gradient(g, kernel.data, x.shape, pads, strides, dilation, has_bias,
