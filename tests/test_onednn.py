@@ -576,3 +576,112 @@ def test_nan_in_the_data_reaches_the_output_as_in_keras() -> None:
     assert _onednn.max_pool2d(x, (2, 2), (2, 2), ((0, 0), (0, 0)), (3, 3), False) is None
     assert not _onednn.all_finite(np.array([1.0, np.inf], np.float32))
     assert _onednn.all_finite(np.ones(5, np.float32), np.zeros(0, np.float32))
+
+
+recurrent = importlib.import_module("faltung.ops.recurrent")
+
+LSTM_CASES = [  # (batch, steps, features, units, bias, zero states)
+    (3, 7, 5, 6, True, False),
+    (32, 80, 128, 128, True, True),  # the IMDB LSTM's
+    (1, 1, 3, 2, False, False),
+    (5, 12, 1, 9, True, False),
+]
+
+
+@needs_onednn
+@pytest.mark.parametrize("batch, steps, features, units, bias, zero_states", LSTM_CASES)
+def test_lstm_on_onednn_is_as_precise_as_the_reference(batch, steps, features, units, bias,
+                                                       zero_states) -> None:
+    """oneDNN's LSTM kernel against the float64 reference (``lstm_projected``): every h_t and
+    the last h and c, within twice the error of the float32 reference plus 2 float32 ulps of
+    1 (the gates and states are sums and products of values below 1; a wrong gate order,
+    bias or state gives errors of 1e-2 and more)."""
+    rng = np.random.default_rng(batch + steps)
+    x = rng.standard_normal((batch, steps, features))
+    kernel = rng.standard_normal((features, 4 * units)) * 0.3
+    recurrent_kernel = rng.standard_normal((units, 4 * units)) * 0.3
+    b = rng.standard_normal(4 * units) * 0.3 if bias else None
+    h0, c0 = (np.zeros((batch, units)) if zero_states
+              else rng.standard_normal((batch, units)) for _ in range(2))
+
+    def run(dtype, fast: bool):
+        args = [None if a is None else Tensor(a.astype(dtype))
+                for a in (x, kernel, b, recurrent_kernel, h0, c0)]
+        if fast:
+            return [t.data for t in recurrent.lstm_inference(*args)]
+        out = recurrent.lstm_projected(*args).data
+        return [out[:, :, :units], out[:, -1, :units], out[:, -1, units:]]
+
+    exact = run(np.float64, False)
+    single = run(np.float32, False)
+    fast = run(np.float32, True)
+    for value, reference, truth in zip(fast, single, exact, strict=True):
+        assert value.dtype == np.float32 and value.shape == truth.shape
+        bound = 2 * np.abs(reference - truth).max() + 2 * EPS
+        assert np.abs(value - truth).max() <= bound
+
+
+@needs_onednn
+def test_lstm_inference_leaves_gradients_and_other_dtypes_to_the_reference() -> None:
+    rng = np.random.default_rng(3)
+    x = Tensor(rng.standard_normal((2, 4, 3)).astype(np.float32))
+    kernel = Tensor(rng.standard_normal((3, 8)).astype(np.float32), requires_grad=True)
+    recurrent_kernel = Tensor(rng.standard_normal((2, 8)).astype(np.float32))
+    zeros = Tensor(np.zeros((2, 2), np.float32))
+    assert recurrent.lstm_inference(x, kernel, None, recurrent_kernel, zeros, zeros) is None
+    from faltung import no_grad
+    with no_grad():
+        assert recurrent.lstm_inference(x, kernel, None, recurrent_kernel, zeros,
+                                        zeros) is not None
+    x64 = Tensor(rng.standard_normal((2, 4, 3)), dtype="float64")
+    assert recurrent.lstm_inference(x64, Tensor(kernel.data), None, recurrent_kernel, zeros,
+                                    zeros) is None
+    with pytest.raises(ValueError, match="kernel must have shape"):
+        recurrent.lstm_inference(x, Tensor(np.ones((4, 8))), None, recurrent_kernel, zeros,
+                                 zeros)
+
+
+@needs_onednn
+@pytest.mark.parametrize("options", [
+    {}, {"return_sequences": True}, {"go_backwards": True}, {"use_bias": False},
+    {"return_state": True}, {"dropout": 0.3, "recurrent_dropout": 0.2},
+])
+def test_lstm_layer_predicts_the_same_on_both_paths(options) -> None:
+    """predict (no gradient, no dropout) runs oneDNN's kernel: the same outputs and states as
+    the reference, up to float32 rounding; a masked sequence (mask_zero) keeps the reference."""
+    import faltung as keras
+
+    rng = np.random.default_rng(7)
+    inputs = keras.layers.Input((9, 4))
+    model = keras.Model(inputs, keras.layers.LSTM(5, **options)(inputs))
+    x = rng.standard_normal((6, 9, 4)).astype(np.float32)
+    fast = model.predict(x, verbose=0)
+    with _onednn.switched_off():
+        reference = model.predict(x, verbose=0)
+    fast = fast if isinstance(fast, list) else [fast]
+    reference = reference if isinstance(reference, list) else [reference]
+    for value, expected in zip(fast, reference, strict=True):
+        np.testing.assert_allclose(value, expected, rtol=0, atol=1e-6)
+        assert not np.array_equal(value, expected) or value.size < 10
+
+
+@needs_onednn
+def test_lstm_with_a_sequence_mask_keeps_the_reference(monkeypatch) -> None:
+    import faltung as keras
+
+    calls = []
+    original = _onednn.lstm
+    monkeypatch.setattr(_onednn, "lstm", lambda *a: calls.append(1) or original(*a))
+    model = keras.Sequential([keras.layers.Input((None,)),
+                              keras.layers.Embedding(10, 3, mask_zero=True),
+                              keras.layers.LSTM(4)])
+    ids = np.array([[1, 2, 3, 0, 0, 0], [4, 5, 6, 7, 8, 9]])
+    masked = model.predict(ids, verbose=0)
+    assert calls == []
+    np.testing.assert_allclose(masked[0], model.predict(ids[:1, :3], verbose=0)[0], atol=1e-6)
+    model.predict(ids[:, :3], verbose=0)  # no padding in the batch: the mask is still given
+    assert calls == []
+    unmasked = keras.Sequential([keras.layers.Input((6,)), keras.layers.Embedding(10, 3),
+                                 keras.layers.LSTM(4)])
+    unmasked.predict(ids, verbose=0)
+    assert calls == [1]

@@ -253,7 +253,9 @@ def test_initial_state_eager_and_functional() -> None:
     got = model.predict([xe, xd], verbose=0)
     _, he, ce = encoder(xe)
     expected = model.layers[-1](decoder(xd, initial_state=[he, ce])).data
-    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    # predict may run oneDNN's LSTM kernel (other float32 sums); the eager call records a
+    # gradient and runs faltung's own: float32 rounding apart, the wiring shows at 1e-2
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
     zero_state = model.layers[-1](decoder(xd)).data
     assert not np.allclose(got, zero_state)
     model.compile("adam", "mse")
@@ -309,7 +311,9 @@ def test_gated_dropout_only_in_training(cls: type) -> None:
     np.testing.assert_array_equal(with_dropout(x).data, plain(x).data)
     assert not np.allclose(with_dropout(x, training=True).data, plain(x).data)
     model = faltung.models.Sequential([layers.Input(shape=(6, 5)), with_dropout])
-    np.testing.assert_array_equal(model.predict(x, verbose=0), plain(x).data)
+    with faltung.no_grad():  # as predict computes (for the LSTM: on oneDNN where installed)
+        expected = plain(x).data
+    np.testing.assert_array_equal(model.predict(x, verbose=0), expected)
 
 
 def test_dropout_rates_clipped_and_config_round_trip() -> None:

@@ -385,6 +385,12 @@ class LSTM(_RNN):
                 self._fused_name(self.recurrent_activation) != "sigmoid":
             return super()._project_and_recur(x, states, input_mask, recurrent_mask, mask)
         u = self.units
+        if input_mask is None and recurrent_mask is None and mask is None:
+            fast = fused.lstm_inference(x, self.kernel, self.bias, self.recurrent_kernel,
+                                        states[0], states[1])
+            if fast is not None:
+                hs, h, c = fast
+                return (hs if self.return_sequences else None), [h, c]
         out = fused.lstm_projected(x, self.kernel, self.bias, self.recurrent_kernel, states[0],
                                    states[1], input_mask, recurrent_mask, mask=mask)
         hs = out[:, :, :u] if self.return_sequences else None

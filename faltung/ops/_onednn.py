@@ -62,11 +62,13 @@ _ENGINE_CPU = 1
 _STREAM_DEFAULT = 1
 _FORWARD_TRAINING, _FORWARD_INFERENCE = 64, 96
 _CONVOLUTION_DIRECT = 1
+_UNIDIRECTIONAL_LEFT2RIGHT = 1
 _POOLING_MAX = 511
 _ELTWISE_RELU, _ELTWISE_RELU_USE_DST_FOR_BWD = 32, 256
 _ARG_SRC, _ARG_DST, _ARG_WEIGHTS, _ARG_BIAS = 1, 17, 33, 41
 _ARG_DIFF_SRC, _ARG_DIFF_DST, _ARG_WORKSPACE = 129, 145, 64
 _ARG_DIFF_WEIGHTS, _ARG_DIFF_BIAS = 161, 169
+_ARG_SRC_ITER, _ARG_SRC_ITER_C, _ARG_DST_ITER, _ARG_DST_ITER_C, _ARG_WEIGHTS_ITER = 2, 3, 18, 19, 34
 _ARG_FROM, _ARG_TO = 1, 17
 _QUERY_IMPL_INFO_STR = 8
 _QUERY_WEIGHTS_MD, _QUERY_DIFF_WEIGHTS_MD, _QUERY_WORKSPACE_MD = 131, 132, 135
@@ -93,6 +95,8 @@ _SIGNATURES: dict[str, tuple[list[Any], Any]] = {
     "dnnl_stream_wait": ([_P], ctypes.c_int),
     "dnnl_memory_desc_create_with_tag": ([_P, ctypes.c_int, _Dims, ctypes.c_int, ctypes.c_int],
                                          ctypes.c_int),
+    "dnnl_memory_desc_create_with_strides": ([_P, ctypes.c_int, _Dims, ctypes.c_int, _Dims],
+                                             ctypes.c_int),
     "dnnl_memory_desc_destroy": ([_P], ctypes.c_int),
     "dnnl_memory_desc_get_size": ([_P], ctypes.c_size_t),
     "dnnl_memory_create": ([_P, _P, _P, _P], ctypes.c_int),
@@ -117,6 +121,8 @@ _SIGNATURES: dict[str, tuple[list[Any], Any]] = {
     "dnnl_eltwise_backward_primitive_desc_create": (
         [_P, _P, ctypes.c_int, _P, _P, _P, ctypes.c_float, ctypes.c_float, _P, _P],
         ctypes.c_int),
+    "dnnl_lstm_forward_primitive_desc_create": (
+        [_P, _P, ctypes.c_int, ctypes.c_int] + [_P] * 11 + [ctypes.c_uint, _P], ctypes.c_int),
     "dnnl_reorder_primitive_desc_create": ([_P, _P, _P, _P, _P, _P], ctypes.c_int),
     "dnnl_primitive_desc_query": ([_P, ctypes.c_int, ctypes.c_int, _P], ctypes.c_int),
     "dnnl_primitive_desc_query_md": ([_P, ctypes.c_int, ctypes.c_int], _P),
@@ -174,8 +180,8 @@ _load_error: str | None = None
 _loaded = False
 _lock = threading.RLock()
 _switched_off = 0
-# Set by the first convolution oneDNN computes; from then on the matmul op's GEMMs run on oneDNN
-# too (see :func:`matmul`).
+# Set by the first convolution or LSTM oneDNN computes; from then on the matmul op's GEMMs run on
+# oneDNN too (see :func:`matmul`).
 _convolutions_ran = False
 
 
@@ -283,6 +289,13 @@ class _Primitives:
         md = _P()
         self.lib.call("dnnl_memory_desc_create_with_tag", ctypes.byref(md), len(shape),
                       _dims(*shape), _F32, tag)
+        self.handles.append(("dnnl_memory_desc_destroy", md))
+        return md
+
+    def _strided_md(self, shape: tuple[int, ...], strides: tuple[int, ...]) -> Any:
+        md = _P()
+        self.lib.call("dnnl_memory_desc_create_with_strides", ctypes.byref(md), len(shape),
+                      _dims(*shape), _F32, _dims(*strides))
         self.handles.append(("dnnl_memory_desc_destroy", md))
         return md
 
@@ -637,6 +650,75 @@ def relu_gradient(grad_out: np.ndarray, out: np.ndarray) -> np.ndarray | None:
                                  (_ARG_DIFF_DST, relu.data, np.ascontiguousarray(grad_out)),
                                  (_ARG_DIFF_SRC, relu.data, grad_in)])
     return grad_in
+
+
+class _LSTM(_Primitives):
+    """oneDNN's LSTM (inference) for one shape, on Keras's layouts as they are: the sequence
+    (N, T, C) and its output (N, T, units) batch-major, the kernels (C or units, 4 units) and
+    the bias (4 units) with the gates in Keras's order i, f, c, o (oneDNN's own), the states
+    (N, units). The kernels are reordered into the layout its kernel wants on every call."""
+
+    def __init__(self, lib: _Library, n: int, steps: int, features: int, units: int) -> None:
+        super().__init__(lib)
+        c, u = features, units
+        self.src = self._strided_md((steps, n, c), (c, steps * c, 1))
+        self.dst = self._strided_md((steps, n, u), (u, steps * u, 1))
+        self.state = self._strided_md((1, 1, n, u), (n * u, n * u, u, 1))
+        self.plain_kernel = self._strided_md((1, 1, c, 4, u), (4 * c * u, 4 * c * u, 4 * u, u, 1))
+        self.plain_recurrent = self._strided_md((1, 1, u, 4, u),
+                                                (4 * u * u, 4 * u * u, 4 * u, u, 1))
+        self.bias = self._strided_md((1, 1, 4, u), (4 * u, 4 * u, u, 1))
+        pd = self._pd("dnnl_lstm_forward_primitive_desc_create", _FORWARD_INFERENCE,
+                      _UNIDIRECTIONAL_LEFT2RIGHT, self.src, self.state, self.state,
+                      self._md((1, 1, c, 4, u), _TAG_ANY), self._md((1, 1, u, 4, u), _TAG_ANY),
+                      None, None, self.bias, self.dst, self.state, self.state, 0, None)
+        self.forward = self._primitive(pd)
+        query = lib.cdll.dnnl_primitive_desc_query_md
+        self.kernel, self.recurrent = query(pd, _QUERY_WEIGHTS_MD, 0), query(pd,
+                                                                            _QUERY_WEIGHTS_MD, 1)
+        self.to_kernel = self._reorder(self.plain_kernel, self.kernel)
+        self.to_recurrent = self._reorder(self.plain_recurrent, self.recurrent)
+
+
+def lstm(x: np.ndarray, kernel: np.ndarray, recurrent_kernel: np.ndarray,
+         bias: np.ndarray | None, h0: np.ndarray, c0: np.ndarray) \
+        -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Keras's LSTM with tanh and sigmoid over the whole sequence ``x`` (N, T, C), as
+    ``faltung.ops.recurrent.lstm_projected`` computes it without masks and dropout: (h_t of
+    every step (N, T, units), the last h, the last c), on oneDNN's LSTM kernel (one forward
+    pass, nothing kept for a backward one). None where oneDNN does not compute it (another
+    dtype, no library, a shape it declines). Shapes are the caller's to check."""
+    operands = [x, kernel, recurrent_kernel, h0, c0] + ([] if bias is None else [bias])
+    if not _float32(*operands) or 0 in x.shape:
+        return None
+    lib = library()
+    if lib is None:
+        return None
+    (n, steps, features), units = x.shape, recurrent_kernel.shape[0]
+    cell = _cached(("lstm", n, steps, features, units),
+                   lambda: _LSTM(lib, n, steps, features, units))
+    if cell is None:
+        return None
+    hs = np.empty((n, steps, units), dtype=np.float32)
+    h, c = np.empty((n, units), dtype=np.float32), np.empty((n, units), dtype=np.float32)
+    bias = np.zeros(4 * units, np.float32) if bias is None else np.ascontiguousarray(bias)
+    w, u = cell.buffer(cell.kernel), cell.buffer(cell.recurrent)
+    global _convolutions_ran
+    with _lock:
+        cell.run(cell.to_kernel, [(_ARG_FROM, cell.plain_kernel, np.ascontiguousarray(kernel)),
+                                  (_ARG_TO, cell.kernel, w)])
+        cell.run(cell.to_recurrent,
+                 [(_ARG_FROM, cell.plain_recurrent, np.ascontiguousarray(recurrent_kernel)),
+                  (_ARG_TO, cell.recurrent, u)])
+        cell.run(cell.forward, [
+            (_ARG_SRC, cell.src, np.ascontiguousarray(x)),
+            (_ARG_SRC_ITER, cell.state, np.ascontiguousarray(h0)),
+            (_ARG_SRC_ITER_C, cell.state, np.ascontiguousarray(c0)),
+            (_ARG_WEIGHTS, cell.kernel, w), (_ARG_WEIGHTS_ITER, cell.recurrent, u),
+            (_ARG_BIAS, cell.bias, bias), (_ARG_DST, cell.dst, hs),
+            (_ARG_DST_ITER, cell.state, h), (_ARG_DST_ITER_C, cell.state, c)])
+        _convolutions_ran = True
+    return hs, h, c
 
 
 class _MaxPooling(_Primitives):

@@ -28,9 +28,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from faltung.ops import _blas
+from faltung.ops import _blas, _onednn
 from faltung.ops.activation import _stable_sigmoid
-from faltung.tensor import Tensor, as_tensor, make_result
+from faltung.tensor import Tensor, as_tensor, is_grad_enabled, make_result
 
 Forward = Callable[[np.ndarray], np.ndarray]
 
@@ -474,20 +474,10 @@ def lstm(xz: Tensor, recurrent_kernel: Tensor, h0: Tensor, c0: Tensor,
 
     return make_result(out.transpose(1, 0, 2), (xz, recurrent_kernel, h0, c0), backward, "lstm")
 
-def lstm_projected(x: Tensor, kernel: Tensor, bias: Tensor | None, recurrent_kernel: Tensor,
-                   h0: Tensor, c0: Tensor, input_mask: np.ndarray | None = None,
-                   recurrent_mask: np.ndarray | None = None,
-                   mask: np.ndarray | None = None) -> Tensor:
-    """The LSTM layer's whole computation with tanh and sigmoid: the input projection
-    ``xz = (x * input_mask) @ kernel + bias`` and :func:`lstm` on it, as one op with the same
-    output. ``input_mask`` is None, one dropout mask (batch, features) or one per gate
-    (4, batch, features) in Keras's gate order, fixed over time as the recurrent one.
-
-    The projection writes each gate's pre-activations of all time steps straight into the fast
-    recurrence's gate-major buffer (one GEMM per gate), and its backward pass reads the gates'
-    gradients from there: no (batch, time, 4 units) array is assembled, split, or transposed on
-    the way, and the masked input is recomputed in the backward pass instead of being kept.
-    d kernel_g = (x m_g)^T dz_g, d bias_g = sum dz_g, dx = sum_g (dz_g @ kernel_g^T) m_g."""
+def _projected_operands(x: Tensor, kernel: Tensor, bias: Tensor | None,
+                        recurrent_kernel: Tensor, h0: Tensor, c0: Tensor) \
+        -> tuple[Tensor, Tensor, Tensor | None, Tensor, Tensor, Tensor]:
+    """The operands of :func:`lstm_projected` as tensors, their shapes checked."""
     op = "lstm"
     x, kernel, recurrent_kernel = as_tensor(x), as_tensor(kernel), as_tensor(recurrent_kernel)
     h0, c0 = as_tensor(h0), as_tensor(c0)
@@ -510,6 +500,47 @@ def lstm_projected(x: Tensor, kernel: Tensor, bias: Tensor | None, recurrent_ker
         if state.shape != (batch, n):
             raise ValueError(f"{op}: initial states must have shape {(batch, n)}, got "
                              f"{state.shape}")
+    return x, kernel, bias, recurrent_kernel, h0, c0
+
+
+def lstm_inference(x: Tensor, kernel: Tensor, bias: Tensor | None, recurrent_kernel: Tensor,
+                   h0: Tensor, c0: Tensor) -> tuple[Tensor, Tensor, Tensor] | None:
+    """The LSTM layer's forward pass with tanh and sigmoid, no masks and no dropout, where no
+    gradient is recorded (predict, evaluate): (h_t of every step (batch, time, units), the last
+    h, the last c), what :func:`lstm_projected` gives, on oneDNN's LSTM kernel
+    (``faltung.ops._onednn.lstm``), which runs the whole sequence in compiled code instead of
+    a dozen NumPy calls per step. None where it does not apply (a gradient to record, not
+    float32, oneDNN not installed): the caller then runs :func:`lstm_projected`."""
+    operands = _projected_operands(x, kernel, bias, recurrent_kernel, h0, c0)
+    if is_grad_enabled() and any(t is not None and t.requires_grad for t in operands):
+        return None
+    x, kernel, bias, recurrent_kernel, h0, c0 = operands
+    result = _onednn.lstm(x.data, kernel.data, recurrent_kernel.data,
+                          None if bias is None else bias.data, h0.data, c0.data)
+    if result is None:
+        return None
+    return tuple(Tensor(array) for array in result)  # type: ignore[return-value]
+
+
+def lstm_projected(x: Tensor, kernel: Tensor, bias: Tensor | None, recurrent_kernel: Tensor,
+                   h0: Tensor, c0: Tensor, input_mask: np.ndarray | None = None,
+                   recurrent_mask: np.ndarray | None = None,
+                   mask: np.ndarray | None = None) -> Tensor:
+    """The LSTM layer's whole computation with tanh and sigmoid: the input projection
+    ``xz = (x * input_mask) @ kernel + bias`` and :func:`lstm` on it, as one op with the same
+    output. ``input_mask`` is None, one dropout mask (batch, features) or one per gate
+    (4, batch, features) in Keras's gate order, fixed over time as the recurrent one.
+
+    The projection writes each gate's pre-activations of all time steps straight into the fast
+    recurrence's gate-major buffer (one GEMM per gate), and its backward pass reads the gates'
+    gradients from there: no (batch, time, 4 units) array is assembled, split, or transposed on
+    the way, and the masked input is recomputed in the backward pass instead of being kept.
+    d kernel_g = (x m_g)^T dz_g, d bias_g = sum dz_g, dx = sum_g (dz_g @ kernel_g^T) m_g."""
+    op = "lstm"
+    x, kernel, bias, recurrent_kernel, h0, c0 = _projected_operands(x, kernel, bias,
+                                                                    recurrent_kernel, h0, c0)
+    batch, steps, features = x.shape
+    n = recurrent_kernel.shape[0]
     # the ops the layer would otherwise run promote mixed dtypes (a float64 input, float32
     # weights): compute in the promoted type
     dtype = np.result_type(x.data.dtype, kernel.data.dtype, recurrent_kernel.data.dtype)
