@@ -1,24 +1,22 @@
-"""oneDNN's kernels for float32 convolution, max pooling and GEMMs: an optional fast path.
+"""oneDNN's kernels for float32 convolution, max pooling, relu's gradient, the LSTM and GEMMs: an
+optional fast path.
 
 faltung's own convolution (``faltung.ops.conv``: im2col and one GEMM, chunk by chunk) is the
 reference. On the course's 3x3 convolutions it runs as fast as im2col plus OpenBLAS can, and
 OpenBLAS alone runs its GEMMs; oneDNN's direct convolution kernels (the ones PyTorch's CPU
-convolutions use) build no window matrix. faltung uses four of oneDNN's pieces:
+convolutions use) build no window matrix. faltung uses these of oneDNN's pieces:
 
-* the forward convolution, with a Conv2D layer's bias and relu applied in the same kernel;
+* the forward convolution, with a Conv2D layer's bias and relu applied in the same kernel, and
+  relu's gradient taken from its output;
 * the input gradient (backward data);
+* the kernel gradient (backward weights), only where it is as precise as im2col + GEMM (see
+  :func:`conv2d_kernel_gradient`: the AVX-512 kernel over chunks of samples; on AVX2 CPUs eq.
+  3.6 stays im2col + GEMM, its GEMM on oneDNN's threads);
 * max pooling, forward and backward (the same maxima, the gradient routed to the same first
   maximum of each window);
-* its GEMM (``dnnl_sgemm``), for the kernel gradient and, once a convolution has run, the
-  matmul op (see :func:`matmul`).
-
-The kernel gradient is not oneDNN's backward-weights kernel: that one sums over all samples and
-positions in one float32 chain per thread, and its error was 10-30 times that of im2col + GEMM
-(2e-6 to 1e-5 of the largest entry against 2e-7 to 5e-7, on the course's layers), more than
-Keras's own float32 gradients on the CIFAR-100 CNN's first layer. faltung keeps eq. 3.6 (the
-window matrix times the output gradient) with the GEMM on oneDNN's threads; it was as fast on
-the CIFAR-10 CNN's layers (8.1 vs 8.7 ms for 32x32x32 to 32), slower on the ExampleCNN's second
-(45 vs 25 ms, batch 128).
+* the LSTM forward pass for inference (:func:`lstm`);
+* its GEMM (``dnnl_sgemm``), for im2col's GEMMs and, once a convolution has run, the matmul op
+  (see :func:`matmul`).
 
 The library is oneDNN 3.2 built with GNU OpenMP, from the ``onednn-cpu-gomp`` wheel (faltung's
 ``fast`` extra), which puts ``libdnnl.so.3`` in the environment's ``lib`` folder. The enum

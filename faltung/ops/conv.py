@@ -27,7 +27,8 @@ array (``faltung.ops.fused``).
 
 Where oneDNN is installed (the ``fast`` extra, ``faltung.ops._onednn``), float32 convolutions
 run on its direct-convolution kernels instead (the forward pass and the input gradient; the
-kernel gradient stays eq. 3.6 as im2col + GEMM, the GEMM on oneDNN's threads), and a Conv2D
+kernel gradient where oneDNN's kernel is as precise, else eq. 3.6 as im2col + GEMM, the GEMM on
+oneDNN's threads), and a Conv2D
 layer's bias and relu join the convolution (:func:`conv2d_bias_activation`). Everything here
 stays the reference those kernels are tested against, and computes every other dtype.
 """
